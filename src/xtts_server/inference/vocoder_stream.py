@@ -1,0 +1,124 @@
+"""Streaming vocoder with bounded work per chunk, sample-exact against decoding the whole utterance.
+
+The reference re-decodes every latent so far at each chunk (quadratic) and crossfades the joins. We
+decode only what is new: the decoder is linear interpolations (speed, x4, x24000/22050) followed by a
+convolutional generator, so each output sample depends on a bounded neighbourhood of latents.
+
+- Interpolation with a given scale_factor maps output index j to source (j + 0.5) / scale - 0.5,
+  independent of the total length. So any range of interpolated frames can be computed from the
+  latents around it (`LinearStage` redoes F.interpolate's arithmetic on index ranges). A frame is
+  final once both its source neighbours are final and not clamped at the moving right edge.
+- The generator's receptive field is (left, right) frames, so samples of frames [a, b) are final
+  once frames [a - left, b + right) are, and a window of that span reproduces them.
+
+Each chunk thus runs the generator on (new frames + left + right) frames, whatever the utterance
+length: the cost per chunk is bounded, and the joined stream equals whole-utterance decoding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from xtts_server.model.hifigan import HifiDecoder
+
+
+class LinearStage:
+    """F.interpolate(x, scale_factor=scale, mode="linear", align_corners=False), by index ranges."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        # ATen computes 1/scale in double, then works in float32 (opmath for float and half).
+        self.inv = np.float32(1.0 / scale)
+
+    def out_len(self, n_in: int) -> int:
+        return math.floor(float(n_in) * self.scale)  # as F.interpolate computes the output size
+
+    def _i0(self, j: int) -> int:
+        src = max(self.inv * np.float32(j + 0.5) - np.float32(0.5), np.float32(0))
+        return int(src)
+
+    def final_count(self, n_in: int, final_in: int, at_end: bool) -> int:
+        """How many leading outputs are final, given `n_in` inputs of which `final_in` are final."""
+        n_out = self.out_len(n_in)
+        if at_end and final_in == n_in:
+            return n_out
+        j = n_out
+        # Output j is final when it reads inputs i0 and i0 + 1, both final (no right-edge clamp).
+        while j > 0 and self._i0(j - 1) + 1 > final_in - 1:
+            j -= 1
+        return j
+
+    def source_range(self, start: int, end: int, n_in: int) -> tuple[int, int]:
+        """Inputs [lo, hi) that outputs [start, end) read."""
+        return self._i0(start), min(self._i0(end - 1) + 2, n_in)
+
+    def compute(self, x: torch.Tensor, x_start: int, start: int, end: int, n_in: int) -> torch.Tensor:
+        """Outputs [start, end) from inputs x [C, k] that begin at input index x_start."""
+        j = torch.arange(start, end, dtype=torch.float32, device=x.device)
+        src = torch.clamp(torch.tensor(self.inv, device=x.device) * (j + 0.5) - 0.5, min=0.0)
+        i0 = src.long()
+        lam = src - i0.to(torch.float32)
+        i1 = torch.where(i0 < n_in - 1, i0 + 1, i0)
+        x0 = x[:, i0 - x_start].float()
+        x1 = x[:, i1 - x_start].float()
+        return (x0 * (1.0 - lam) + x1 * lam).to(x.dtype)
+
+
+class StreamingVocoder:
+    """Feed latents as they are generated; get back the audio that can no longer change."""
+
+    def __init__(self, decoder: HifiDecoder, speaker_embedding: torch.Tensor, speed: float = 1.0) -> None:
+        self.decoder = decoder
+        self.g = speaker_embedding  # [1, 512, 1]
+        self.stages: list[LinearStage] = []
+        if speed != 1.0:
+            self.stages.append(LinearStage(1.0 / max(speed, 0.05)))  # the reference's length_scale
+        self.stages += [LinearStage(s) for s in decoder.interpolation_scales]
+        self.left, self.right = decoder.receptive_field()  # generator context, in frames
+        self.hop = decoder.hop_length  # output samples per frame
+        self.latents: list[torch.Tensor] = []  # each [C]
+        self.done_frames = 0  # generator frames whose samples were returned
+        self.last_window = 0  # frames in the last generator window (for tests and metrics)
+
+    def push(self, latents: torch.Tensor) -> torch.Tensor:
+        """Add latents [n, C]; return the newly final samples [m] (possibly empty)."""
+        self.latents.extend(latents.unbind(0))
+        return self._emit(at_end=False)
+
+    def finish(self) -> torch.Tensor:
+        """Return every remaining sample: the utterance is complete."""
+        return self._emit(at_end=True)
+
+    def _emit(self, at_end: bool) -> torch.Tensor:
+        n = len(self.latents)
+        sizes, finals = [n], [n]
+        for stage in self.stages:
+            finals.append(stage.final_count(sizes[-1], finals[-1], at_end))
+            sizes.append(stage.out_len(sizes[-1]))
+        total, final = sizes[-1], finals[-1]
+        end = total if at_end else max(final - self.right, self.done_frames)
+        if end <= self.done_frames:
+            return torch.zeros(0, dtype=torch.float32)
+        lo = max(self.done_frames - self.left, 0)
+        hi = min(end + self.right, final)
+        frames = self._frames(len(self.stages), lo, hi, sizes)  # [C, hi - lo]
+        self.last_window = hi - lo
+        wav = self.decoder.generate(frames[None], self.g).reshape(-1)  # [(hi - lo) * hop]
+        start = (self.done_frames - lo) * self.hop
+        out = wav[start : start + (end - self.done_frames) * self.hop]
+        self.done_frames = end
+        return out.float()
+
+    def _frames(self, level: int, start: int, end: int, sizes: list[int]) -> torch.Tensor:
+        """Frames [start, end) of interpolation level `level` (0 = the latents) as [C, end - start]."""
+        if level == 0:
+            return torch.stack(self.latents[start:end], dim=1)
+        stage = self.stages[level - 1]
+        lo, hi = stage.source_range(start, end, sizes[level - 1])
+        x = self._frames(level - 1, lo, hi, sizes)
+        return stage.compute(x, lo, start, end, sizes[level - 1])
+
+

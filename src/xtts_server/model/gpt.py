@@ -1,0 +1,175 @@
+"""The XTTS v2 GPT: conditioning, embeddings, a GPT-2 stack on a static KV cache, and the audio head.
+
+Written without transformers. The stack is GPT-2 (pre-LN blocks, gelu_new, fused qkv) with its own
+position table removed: XTTS adds learned text and audio positions to the embeddings instead, and the
+32 conditioning latents get no position at all.
+
+The KV cache is preallocated (gpt-fast style) and written at explicit positions, so one forward serves
+a prefill of many tokens, a one-token decode step, and a batch of streams at different lengths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xtts_server.model.args import ModelArgs
+from xtts_server.model.conditioning import ConditioningEncoder, PerceiverResampler
+
+
+class KVCache(nn.Module):
+    """Keys and values for `rows` independent sequences of up to `seq_len` positions."""
+
+    def __init__(
+        self, rows: int, heads: int, seq_len: int, head_dim: int, dtype: torch.dtype, device: torch.device
+    ) -> None:
+        super().__init__()
+        shape = (rows, heads, seq_len, head_dim)  # [R, H, S, D]
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.k: torch.Tensor
+        self.v: torch.Tensor
+
+    def update(
+        self, rows: torch.Tensor, pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attend_len: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k, v [B, H, T, D] of `rows` [B] at positions `pos` [B, T]; return each row's keys and
+        values for positions [0, attend_len) as [B, H, L, D]."""
+        index = (rows[:, None], slice(None), pos)  # selects [B, T, H, D]
+        self.k[index] = k.transpose(1, 2)
+        self.v[index] = v.transpose(1, 2)
+        return self.k[rows, :, :attend_len], self.v[rows, :, :attend_len]
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.c_attn = nn.Linear(dim, 3 * dim)
+        self.c_proj = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache, rows: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=-1)
+        q, k, v = (y.view(b, t, self.heads, -1).transpose(1, 2) for y in (q, k, v))  # [B, H, T, D]
+        k, v = cache.update(rows, pos, k, v, mask.shape[-1])
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scale 1/sqrt(D), as GPT-2
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(dim, 4 * dim)
+        self.c_proj = nn.Linear(4 * dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # GPT-2's gelu_new
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.ln_2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache, rows: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, rows, pos, mask)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        dim = args.gpt_n_model_channels
+        self.h = nn.ModuleList(Block(dim, args.gpt_n_heads) for _ in range(args.gpt_layers))
+        self.ln_f = nn.LayerNorm(dim)
+
+
+class GPT(nn.Module):
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.args = args
+        dim = args.gpt_n_model_channels
+        self.conditioning_encoder = ConditioningEncoder(80, dim, heads=args.gpt_n_heads)
+        self.conditioning_perceiver = PerceiverResampler(dim, num_latents=args.cond_latents)
+        self.text_embedding = nn.Embedding(args.gpt_number_text_tokens, dim)
+        self.text_pos_embedding = nn.Embedding(args.text_positions, dim)
+        self.mel_embedding = nn.Embedding(args.gpt_num_audio_tokens, dim)
+        self.mel_pos_embedding = nn.Embedding(args.mel_positions, dim)
+        self.transformer = Transformer(args)
+        self.final_norm = nn.LayerNorm(dim)
+        self.mel_head = nn.Linear(dim, args.gpt_num_audio_tokens)
+        self.caches: list[KVCache] = []
+
+    # --- conditioning and prompt ---------------------------------------------------------------
+
+    def style_latents(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised cloning mel [B, 80, T] -> conditioning latents [B, 32, dim]."""
+        encoded = self.conditioning_encoder(mel)  # [B, dim, T]
+        return self.conditioning_perceiver(encoded.transpose(1, 2))
+
+    def prompt(self, cond_latents: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+        """The prefix the audio is generated after: [B, 32, dim] latents, then [START] text [STOP]
+        with text positions 0.., then the start-audio token at audio position 0.
+        -> [B, 32 + T + 3, dim]"""
+        b = text_ids.shape[0]
+        start = torch.full((b, 1), self.args.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device)
+        stop = torch.full((b, 1), self.args.gpt_stop_text_token, dtype=text_ids.dtype, device=text_ids.device)
+        text = torch.cat([start, text_ids, stop], dim=1)  # [B, T + 2]
+        positions = torch.arange(text.shape[1], device=text.device)
+        text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
+        start_audio = torch.full((b, 1), self.args.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device)
+        audio_emb = self.audio_embedding(start_audio, torch.zeros_like(start_audio))
+        return torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb], dim=1)
+
+    def audio_embedding(self, codes: torch.Tensor, audio_pos: torch.Tensor) -> torch.Tensor:
+        """Codes [B, T] at audio positions [B, T] (0 = the start token) -> [B, T, dim]"""
+        return self.mel_embedding(codes) + self.mel_pos_embedding(audio_pos)
+
+    # --- the stack -------------------------------------------------------------------------------
+
+    def setup_cache(self, rows: int, seq_len: int, dtype: torch.dtype, device: torch.device) -> None:
+        """(Re)allocate the KV cache for `rows` sequences of up to `seq_len` positions."""
+        a = self.args
+        self.caches = [
+            KVCache(rows, a.gpt_n_heads, seq_len, a.head_dim, dtype, device) for _ in range(a.gpt_layers)
+        ]
+
+    @property
+    def cache_shape(self) -> tuple[int, int]:
+        """(rows, seq_len) of the allocated cache, (0, 0) when none is."""
+        if not self.caches:
+            return (0, 0)
+        return (self.caches[0].k.shape[0], self.caches[0].k.shape[2])
+
+    def forward(
+        self, emb: torch.Tensor, pos: torch.Tensor, rows: torch.Tensor, attend_len: int | None = None
+    ) -> torch.Tensor:
+        """Run the stack on embeddings [B, T, dim] at sequence positions `pos` [B, T] of cache
+        `rows` [B], attending to positions [0, attend_len) of each row (default: the whole cache).
+        Returns the hidden states after GPT-2's own ln_f, [B, T, dim]."""
+        if not self.caches:
+            raise RuntimeError("setup_cache() must be called before the GPT runs")
+        seq_len = attend_len if attend_len is not None else self.caches[0].k.shape[2]
+        # Each position sees every cached position up to its own: causal within the new tokens.
+        mask = torch.arange(seq_len, device=pos.device) <= pos[:, :, None]  # [B, T, S]
+        mask = mask[:, None]  # [B, 1, T, S]
+        x = emb
+        for block, cache in zip(self.transformer.h, self.caches, strict=True):
+            x = block(x, cache, rows, pos, mask)
+        return self.transformer.ln_f(x)
+
+    def latents(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The vocoder's input: the release applies final_norm after ln_f (two LayerNorms in a row)."""
+        return self.final_norm(hidden)
+
+    def logits(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.mel_head(latents)
