@@ -1,0 +1,244 @@
+"""The XTTS vocoder: GPT latents [B, T, 1024] -> 24 kHz waveform, conditioned on a speaker embedding.
+
+`HifiDecoder` upsamples the latents in time (x4 to the 22.05 kHz mel-frame rate, then x24000/22050 to
+the 24 kHz frame rate, both linear) and runs a HiFi-GAN generator (Kong et al. 2020, multi-receptive-
+field fusion with type-1 residual blocks) whose every upsampling stage also adds a 1x1 projection of
+the speaker embedding.
+
+Parameter names equal the release's `hifigan_decoder.waveform_decoder.*` keys without the
+`hifigan_decoder.` prefix, with weight norm folded into a plain `.weight` (the release recomputes
+g * v / |v| at every forward; folding it once at load gives the same weights).
+
+For streaming, the two steps are separate: `upsample_latents` (frames are final once a few latents
+follow them, see `final_frames`) and `generate`, which is fully convolutional, so a window of frames
+with `receptive_field(args)` frames of context on each side (13 and 13 for the release) decodes its
+centre exactly like the full sequence does (`generate_range`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_SLOPE = 0.1  # inside the generator
+POST_LRELU_SLOPE = 0.01  # the release's last activation uses leaky_relu's default slope, not 0.1
+CONV_PRE_KERNEL = 7
+CONV_POST_KERNEL = 7
+
+
+@dataclass(frozen=True)
+class HifiDecoderArgs:
+    """Sizes of the vocoder (the reference's HifiDecoder arguments). Defaults are the released model's."""
+
+    input_sample_rate: int = 22050  # rate the GPT codes were trained at
+    output_sample_rate: int = 24000
+    output_hop_length: int = 256  # samples per mel frame
+    ar_mel_length_compression: int = 1024  # samples at input_sample_rate per GPT latent
+    decoder_input_dim: int = 1024  # GPT latent width
+    upsample_initial_channel: int = 512  # halved at every upsampling stage
+    upsample_rates: tuple[int, ...] = (8, 8, 2, 2)  # product = output samples per frame (256)
+    upsample_kernel_sizes: tuple[int, ...] = (16, 16, 4, 4)
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    d_vector_dim: int = 512  # speaker embedding width
+    cond_d_vector_in_each_upsampling_layer: bool = True  # add the embedding after every upsampling
+
+    @property
+    def samples_per_frame(self) -> int:
+        """Output samples the generator makes per input frame (after the latent interpolation)."""
+        return math.prod(self.upsample_rates)
+
+    def validate(self) -> None:
+        if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
+            raise ValueError("upsample_rates and upsample_kernel_sizes must have the same length")
+        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
+            raise ValueError("resblock_kernel_sizes and resblock_dilation_sizes must have the same length")
+        for rate, kernel in zip(self.upsample_rates, self.upsample_kernel_sizes, strict=True):
+            if (kernel - rate) % 2 or kernel < rate:
+                raise ValueError(
+                    f"upsampling kernel {kernel} with stride {rate} would not give rate x length"
+                )
+        if any(k % 2 == 0 for k in self.resblock_kernel_sizes):
+            raise ValueError("resblock kernel sizes must be odd")
+        if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
+            raise ValueError("upsample_initial_channel must stay an integer through all halvings")
+
+
+class ReceptiveField(NamedTuple):
+    """Context, in generator input frames, that one frame's output samples depend on."""
+
+    left: int
+    right: int
+
+
+def receptive_field(args: HifiDecoderArgs) -> ReceptiveField:
+    """Frames of context the generator needs on each side so a window decodes like the full input.
+
+    Output samples of input frame 0 are [0, hop). Walking the network backwards from them:
+    conv_post (kernel 7) widens the interval by 3 each side; each upsampling stage's MRF widens it by
+    its widest residual block, sum over dilations d of (k - 1) / 2 * (d + 1) (a dilated conv followed
+    by an undilated one); the transposed conv (stride u, kernel k, padding p) maps output positions
+    [lo, hi] to input positions [ceil((lo + p - k + 1) / u), floor((hi + p) / u)]; conv_pre adds 3.
+    The release gives (13, 13): 13 frames of 256 samples at 24 kHz (139 ms) each side.
+    """
+    lo, hi = 0, args.samples_per_frame - 1
+    post = (CONV_POST_KERNEL - 1) // 2
+    lo, hi = lo - post, hi + post
+    for rate, kernel in reversed(list(zip(args.upsample_rates, args.upsample_kernel_sizes, strict=True))):
+        mrf = max(
+            sum((k - 1) // 2 * (d + 1) for d in dilations)
+            for k, dilations in zip(args.resblock_kernel_sizes, args.resblock_dilation_sizes, strict=True)
+        )
+        lo, hi = lo - mrf, hi + mrf
+        pad = (kernel - rate) // 2
+        lo, hi = -((-(lo + pad - kernel + 1)) // rate), (hi + pad) // rate  # ceil, floor
+    pre = (CONV_PRE_KERNEL - 1) // 2
+    return ReceptiveField(left=-(lo - pre), right=hi + pre)
+
+
+class ResBlock(nn.Module):
+    """HiFi-GAN residual block type 1: per dilation d, x + conv(lrelu(conv_d(lrelu(x))))."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size - 1) // 2 * d)
+            for d in dilations
+        )
+        self.convs2 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
+            h = conv1(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv2(F.leaky_relu(h, LRELU_SLOPE)) + x
+        return x
+
+
+class HifiganGenerator(nn.Module):
+    """z [B, decoder_input_dim, L] + speaker embedding g [B, d_vector_dim, 1] -> wav [B, 1, L * 256]."""
+
+    def __init__(self, args: HifiDecoderArgs):
+        super().__init__()
+        channels = args.upsample_initial_channel
+        self.num_kernels = len(args.resblock_kernel_sizes)
+        self.conv_pre = nn.Conv1d(
+            args.decoder_input_dim, channels, CONV_PRE_KERNEL, padding=CONV_PRE_KERNEL // 2
+        )
+        self.ups = nn.ModuleList()
+        self.resblocks = nn.ModuleList()
+        for i, (rate, kernel) in enumerate(zip(args.upsample_rates, args.upsample_kernel_sizes, strict=True)):
+            c_in, c_out = channels // 2**i, channels // 2 ** (i + 1)
+            self.ups.append(nn.ConvTranspose1d(c_in, c_out, kernel, rate, padding=(kernel - rate) // 2))
+            for k, dilations in zip(args.resblock_kernel_sizes, args.resblock_dilation_sizes, strict=True):
+                self.resblocks.append(ResBlock(c_out, k, dilations))
+        c_last = channels // 2 ** len(args.upsample_rates)
+        self.conv_post = nn.Conv1d(c_last, 1, CONV_POST_KERNEL, padding=CONV_POST_KERNEL // 2, bias=False)
+        self.cond_layer = nn.Conv1d(args.d_vector_dim, channels, 1)
+        self.conds: nn.ModuleList | None = None
+        if args.cond_d_vector_in_each_upsampling_layer:
+            self.conds = nn.ModuleList(
+                nn.Conv1d(args.d_vector_dim, channels // 2 ** (i + 1), 1) for i in range(len(self.ups))
+            )
+
+    def forward(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        o = self.conv_pre(z) + self.cond_layer(g)  # [B, 512, L]
+        for i, up in enumerate(self.ups):
+            o = up(F.leaky_relu(o, LRELU_SLOPE))  # [B, C / 2, L * rate]
+            if self.conds is not None:
+                o = o + self.conds[i](g)
+            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
+            mrf = blocks[0](o)
+            for block in blocks[1:]:
+                mrf += block(o)
+            o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
+        o = self.conv_post(F.leaky_relu(o, POST_LRELU_SLOPE))  # [B, 1, L * 256]
+        return torch.tanh(o)
+
+
+class HifiDecoder(nn.Module):
+    """GPT latents [B, T, decoder_input_dim] + speaker embedding [B, d_vector_dim, 1] -> wav [B, 1, samples].
+
+    samples = 256 * floor(4 T * 24000 / 22050) for the release.
+    """
+
+    def __init__(self, args: HifiDecoderArgs | None = None):
+        super().__init__()
+        args = args or HifiDecoderArgs()
+        args.validate()
+        self.args = args
+        self.waveform_decoder = HifiganGenerator(args)
+        self._receptive_field = receptive_field(args)
+        # Two linear interpolations driven by scale_factor (not by output size): PyTorch then maps
+        # output j to source (j + 0.5) / scale - 0.5, and that is what the release was run with.
+        scales = [args.ar_mel_length_compression / args.output_hop_length]
+        if args.output_sample_rate != args.input_sample_rate:
+            scales.append(args.output_sample_rate / args.input_sample_rate)
+        self.interpolation_scales: tuple[float, ...] = tuple(scales)
+
+    @property
+    def hop_length(self) -> int:
+        """Output samples per generator frame (256)."""
+        return self.args.samples_per_frame
+
+    def receptive_field(self) -> ReceptiveField:
+        """Generator context in frames, (left, right): see the module function `receptive_field`."""
+        return self._receptive_field
+
+    def upsample_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """[B, T, C] -> generator input frames z [B, C, num_frames(T)]."""
+        z = latents.transpose(1, 2)  # [B, C, T]
+        for scale in self.interpolation_scales:
+            z = F.interpolate(z, scale_factor=[scale], mode="linear", align_corners=False)
+        return z
+
+    def num_frames(self, num_latents: int) -> int:
+        """Length of `upsample_latents` for `num_latents` latents (F.interpolate's floor(size * scale))."""
+        frames = num_latents
+        for scale in self.interpolation_scales:
+            frames = math.floor(float(frames) * scale)
+        return frames
+
+    def final_frames(self, num_latents: int) -> int:
+        """How many leading frames of `upsample_latents(latents[:, :num_latents])` keep their value
+        when more latents follow; the frames after them read a clamped (repeated) last latent.
+
+        For the release this is num_frames(num_latents) - 2 or - 3 for every length.
+        """
+        if num_latents <= 0:
+            return 0
+        probe = torch.zeros(1, num_latents + 1, 1)  # only the next latent is non-zero...
+        probe[0, -1, 0] = 1.0
+        touched = self.upsample_latents(probe)[0, 0, : self.num_frames(num_latents)]
+        changed = torch.nonzero(touched).flatten()  # ...so these frames are the ones that read it
+        return int(changed[0]) if changed.numel() else self.num_frames(num_latents)
+
+    def generate(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Run the generator on frames z [B, C, L] -> wav [B, 1, L * 256]; g is [B, D, 1] or [B, D]."""
+        if g.dim() == 2:
+            g = g[:, :, None]
+        return self.waveform_decoder(z, g)
+
+    def generate_range(self, z: torch.Tensor, g: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """Samples of frames [start, end) -> [B, 1, (end - start) * 256], equal to
+        `generate(z, g)[..., start * 256 : end * 256]` while decoding only a window around them.
+
+        z holds frames from 0; it must either be the whole sequence or reach at least
+        `receptive_field().right` frames past `end` (its last frame is taken as the sequence end).
+        """
+        length = z.shape[-1]
+        if not 0 <= start <= end <= length:
+            raise ValueError(f"frame range [{start}, {end}) is outside the {length} frames given")
+        left, right = self._receptive_field
+        first, last = max(0, start - left), min(length, end + right)
+        wav = self.generate(z[..., first:last], g)
+        return wav[..., (start - first) * self.hop_length : (end - first) * self.hop_length]
+
+    def forward(self, latents: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return self.generate(self.upsample_latents(latents), g)
