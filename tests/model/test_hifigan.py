@@ -1,0 +1,195 @@
+"""HiFi-GAN decoder: equal to the reference's HifiDecoder (golden outputs), and exact when windowed."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xtts_server.model.hifigan import HifiDecoder, HifiDecoderArgs, receptive_field
+
+GOLDEN = Path(__file__).resolve().parents[1] / "parity" / "golden"
+WN_G, WN_V = ".parametrizations.weight.original0", ".parametrizations.weight.original1"
+
+
+def seeded_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
+    """Copy of scripts/parity/make_audio_golden.py:seeded_weights (the golden was made with it)."""
+    out: dict[str, np.ndarray] = {}
+    for name, shape in shapes.items():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf == "num_batches_tracked":
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        if leaf == "running_var":
+            values = rng.uniform(0.5, 1.5, shape)
+        elif leaf == "running_mean":
+            values = rng.normal(0.0, 0.1, shape)
+        elif leaf == "bias":
+            values = rng.normal(0.0, 0.05, shape)
+        elif leaf == "original0":
+            values = rng.uniform(0.5, 1.0, shape)
+        elif len(shape) == 1:
+            values = 1.0 + rng.normal(0.0, 0.1, shape)
+        else:
+            values = rng.normal(0.0, 1.0 / math.sqrt(math.prod(shape[1:])), shape)
+        out[name] = values.astype(np.float32)
+    return out
+
+
+def fold_weight_norm(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Reference weight-norm pairs (g = original0, v = original1) -> plain `.weight`, as the loader does."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(WN_G):
+            base = key[: -len(WN_G)]
+            v = torch.from_numpy(state[base + WN_V])
+            out[base + ".weight"] = torch._weight_norm(v, torch.from_numpy(value), 0)
+        elif not key.endswith(WN_V):
+            out[key] = torch.from_numpy(value)
+    return out
+
+
+def assert_close(actual: torch.Tensor, expected: np.ndarray, atol: float = 1e-5) -> None:
+    assert tuple(actual.shape) == expected.shape
+    err = (actual - torch.from_numpy(expected)).abs().max().item()
+    assert err <= atol, f"max abs error {err:.3g} > {atol:g}"
+
+
+@pytest.fixture(scope="module")
+def tiny_golden() -> dict[str, np.ndarray]:
+    return dict(np.load(GOLDEN / "audio_hifigan_tiny.npz"))
+
+
+@pytest.fixture(scope="module")
+def full_golden() -> dict[str, np.ndarray]:
+    return dict(np.load(GOLDEN / "audio_hifigan_full.npz"))
+
+
+def tiny_decoder(golden: dict[str, np.ndarray]) -> HifiDecoder:
+    decoder = HifiDecoder(HifiDecoderArgs(**json.loads(str(golden["config"]))))
+    weights = {k.removeprefix("w."): v for k, v in golden.items() if k.startswith("w.")}
+    decoder.waveform_decoder.load_state_dict(fold_weight_norm(weights))
+    return decoder
+
+
+@pytest.mark.parity
+def test_state_dict_keys_are_the_release_keys_with_weight_norm_folded(
+    full_golden: dict[str, np.ndarray],
+) -> None:
+    release = {f"waveform_decoder.{k}": tuple(v) for k, v in json.loads(str(full_golden["shapes"])).items()}
+    folded = {k.replace(WN_V, ".weight"): v for k, v in release.items() if not k.endswith(WN_G)}
+    ours = {k: tuple(v.shape) for k, v in HifiDecoder().state_dict().items()}
+    assert ours == folded
+    assert "waveform_decoder.conv_post.bias" not in ours
+
+
+@pytest.mark.parity
+def test_tiny_decoder_matches_reference(tiny_golden: dict[str, np.ndarray]) -> None:
+    decoder = tiny_decoder(tiny_golden)
+    with torch.no_grad():
+        z = decoder.upsample_latents(torch.from_numpy(tiny_golden["latents_b2"]))
+        assert_close(z, tiny_golden["z_b2"], atol=1e-6)
+        for batch in ("b2", "b1"):  # b1 takes the reference's unbatched-conv path
+            wav = decoder(
+                torch.from_numpy(tiny_golden[f"latents_{batch}"]), torch.from_numpy(tiny_golden[f"g_{batch}"])
+            )
+            assert_close(wav, tiny_golden[f"out_{batch}"])
+
+
+@pytest.mark.parity
+def test_release_size_decoder_matches_reference(full_golden: dict[str, np.ndarray]) -> None:
+    shapes = {k: tuple(v) for k, v in json.loads(str(full_golden["shapes"])).items()}
+    decoder = HifiDecoder()
+    decoder.waveform_decoder.load_state_dict(
+        fold_weight_norm(seeded_weights(shapes, int(full_golden["seed"])))
+    )
+    latents, g = torch.from_numpy(full_golden["latents"]), torch.from_numpy(full_golden["g"])
+    with torch.no_grad():
+        wav = decoder(latents, g)
+        assert_close(wav, full_golden["out"])
+        assert_close(decoder(latents, g[:, :, 0]), full_golden["out"])  # g may also be [B, D]
+    assert wav.shape[-1] == 256 * math.floor(4 * latents.shape[1] * 24000 / 22050)
+
+
+def test_release_receptive_field() -> None:
+    args = HifiDecoderArgs()
+    assert receptive_field(args) == (13, 13)
+    assert HifiDecoder(args).receptive_field() == (13, 13)
+    assert HifiDecoder(args).hop_length == 256
+    assert HifiDecoder(args).interpolation_scales == (4.0, 24000 / 22050)
+
+
+def test_receptive_field_grows_with_kernels() -> None:
+    small = receptive_field(HifiDecoderArgs(resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1,),)))
+    assert small.left < 13 and small.right < 13
+
+
+def narrow_decoder(dtype: torch.dtype = torch.float32) -> HifiDecoder:
+    """Release kernels, strides and dilations (so the release receptive field) at 1/16 of the width."""
+    torch.manual_seed(0)
+    decoder = HifiDecoder(HifiDecoderArgs(decoder_input_dim=24, upsample_initial_channel=32, d_vector_dim=8))
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.normal_(0.0, 1.0 / math.sqrt(p[0].numel()) if p.dim() > 1 else 0.05)
+    return decoder.to(dtype)
+
+
+def test_window_decode_equals_full_decode() -> None:
+    decoder = narrow_decoder()
+    z, g = torch.randn(1, 24, 60), torch.randn(1, 8, 1)
+    hop = decoder.hop_length
+    with torch.no_grad():
+        full = decoder.generate(z, g)
+        assert 0.05 < full.std() < 0.7  # not saturated by tanh, so differences would show
+        for start, end in ((0, 5), (20, 27), (30, 31), (50, 60), (0, 60)):
+            window = decoder.generate_range(z, g, start, end)
+            torch.testing.assert_close(window, full[..., start * hop : end * hop], rtol=0, atol=1e-5)
+
+
+def test_receptive_field_is_exact() -> None:
+    """In float64 the release context reproduces the centre to rounding error, and one frame less
+    on either side does not: the numbers are neither too small nor padded."""
+    decoder = narrow_decoder(torch.float64)
+    z, g = torch.randn(1, 24, 60, dtype=torch.float64), torch.randn(1, 8, 1, dtype=torch.float64)
+    left, right = decoder.receptive_field()
+    hop, start, end = decoder.hop_length, 25, 30
+
+    def centre(context_left: int, context_right: int) -> torch.Tensor:
+        wav = decoder.generate(z[..., start - context_left : end + context_right], g)
+        return wav[..., context_left * hop : (context_left + end - start) * hop]
+
+    with torch.no_grad():
+        full = decoder.generate(z, g)[..., start * hop : end * hop]
+        assert (centre(left, right) - full).abs().max() < 1e-12
+        assert (centre(left - 1, right) - full).abs().max() > 1e-10
+        assert (centre(left, right - 1) - full).abs().max() > 1e-10
+
+
+def test_num_frames_and_final_frames() -> None:
+    decoder = HifiDecoder(HifiDecoderArgs(decoder_input_dim=4, upsample_initial_channel=16, d_vector_dim=2))
+    latents = torch.randn(1, 40, 4)
+    full = decoder.upsample_latents(latents)
+    for t in range(1, 40):
+        z = decoder.upsample_latents(latents[:, :t])
+        assert z.shape[-1] == decoder.num_frames(t) == math.floor(math.floor(4 * t) * 24000 / 22050)
+        final = decoder.final_frames(t)
+        if t <= 2:  # F.interpolate's equal-size shortcut: these lengths are not on the final grid
+            assert final == 0
+            continue
+        assert z.shape[-1] - 3 <= final <= z.shape[-1] - 2
+        torch.testing.assert_close(z[..., :final], full[..., :final], rtol=0, atol=0)
+        assert not torch.equal(z[..., final], full[..., final])  # the next frame does change
+
+
+def test_invalid_args_are_refused() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        HifiDecoder(HifiDecoderArgs(upsample_rates=(8, 8, 2)))
+    with pytest.raises(ValueError, match="odd"):
+        HifiDecoder(HifiDecoderArgs(resblock_kernel_sizes=(3, 7, 10)))
+    with pytest.raises(ValueError, match="outside"):
+        narrow_decoder().generate_range(torch.zeros(1, 24, 10), torch.zeros(1, 8, 1), 5, 11)
