@@ -119,7 +119,7 @@ def test_release_size_decoder_matches_reference(full_golden: dict[str, np.ndarra
 def test_release_receptive_field() -> None:
     args = HifiDecoderArgs()
     assert receptive_field(args) == (13, 13)
-    assert HifiDecoder(args).receptive_field() == (13, 13)
+    assert HifiDecoder(args).receptive_field == (13, 13)
     assert HifiDecoder(args).hop_length == 256
     assert HifiDecoder(args).interpolation_scales == (4.0, 24000 / 22050)
 
@@ -156,7 +156,7 @@ def test_receptive_field_is_exact() -> None:
     on either side does not: the numbers are neither too small nor padded."""
     decoder = narrow_decoder(torch.float64)
     z, g = torch.randn(1, 24, 60, dtype=torch.float64), torch.randn(1, 8, 1, dtype=torch.float64)
-    left, right = decoder.receptive_field()
+    left, right = decoder.receptive_field
     hop, start, end = decoder.hop_length, 25, 30
 
     def centre(context_left: int, context_right: int) -> torch.Tensor:

@@ -174,22 +174,20 @@ class HifiDecoder(nn.Module):
         args.validate()
         self.args = args
         self.waveform_decoder = HifiganGenerator(args)
-        self._receptive_field = receptive_field(args)
+        # Generator context in frames, (left, right): see the module function `receptive_field`.
+        self.receptive_field: ReceptiveField = receptive_field(args)
         # Two linear interpolations driven by scale_factor (not by output size): PyTorch then maps
         # output j to source (j + 0.5) / scale - 0.5, and that is what the release was run with.
         scales = [args.ar_mel_length_compression / args.output_hop_length]
         if args.output_sample_rate != args.input_sample_rate:
             scales.append(args.output_sample_rate / args.input_sample_rate)
         self.interpolation_scales: tuple[float, ...] = tuple(scales)
+        self._scales = self.interpolation_scales  # old name, still read by inference/vocoder_stream.py
 
     @property
     def hop_length(self) -> int:
         """Output samples per generator frame (256)."""
         return self.args.samples_per_frame
-
-    def receptive_field(self) -> ReceptiveField:
-        """Generator context in frames, (left, right): see the module function `receptive_field`."""
-        return self._receptive_field
 
     def upsample_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """[B, T, C] -> generator input frames z [B, C, num_frames(T)]."""
@@ -240,12 +238,12 @@ class HifiDecoder(nn.Module):
         `generate(z, g)[..., start * 256 : end * 256]` while decoding only a window around them.
 
         z holds frames from 0; it must either be the whole sequence or reach at least
-        `receptive_field().right` frames past `end` (its last frame is taken as the sequence end).
+        `receptive_field.right` frames past `end` (its last frame is taken as the sequence end).
         """
         length = z.shape[-1]
         if not 0 <= start <= end <= length:
             raise ValueError(f"frame range [{start}, {end}) is outside the {length} frames given")
-        left, right = self._receptive_field
+        left, right = self.receptive_field
         first, last = max(0, start - left), min(length, end + right)
         wav = self.generate(z[..., first:last], g)
         return wav[..., (start - first) * self.hop_length : (end - first) * self.hop_length]
