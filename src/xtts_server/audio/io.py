@@ -16,7 +16,7 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import av
 import numpy as np
@@ -26,7 +26,7 @@ import torch
 from xtts_server.audio.resample import resample
 from xtts_server.errors import InvalidAudio
 
-AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | np.ndarray | torch.Tensor
+AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes] | np.ndarray | torch.Tensor
 
 SILENCE_PEAK = 1e-4  # a clip whose loudest sample is below this (-80 dBFS) carries no voice
 MAX_ARRAY_CHANNELS = 8  # a 2-D array with a side this short or shorter is read as channels x samples
@@ -128,7 +128,7 @@ def samples_to_tensor(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def decode_audio(
-    source: str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO,
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes],
     *,
     max_seconds: float | None = None,
 ) -> tuple[torch.Tensor, int]:
@@ -151,7 +151,7 @@ def decode_audio(
     raise TypeError(f"cannot read audio from a {type(source).__name__}")
 
 
-def _decode_file(file: BinaryIO, max_seconds: float | None) -> tuple[torch.Tensor, int]:
+def _decode_file(file: IO[bytes], max_seconds: float | None) -> tuple[torch.Tensor, int]:
     if not _seekable(file):
         file = io.BytesIO(file.read())  # both decoders need to seek (headers, format probing)
     start = file.tell()
@@ -166,21 +166,21 @@ def _decode_file(file: BinaryIO, max_seconds: float | None) -> tuple[torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(data)), rate
 
 
-def _seekable(file: BinaryIO) -> bool:
+def _seekable(file: IO[bytes]) -> bool:
     try:
         return bool(file.seekable())
     except (AttributeError, OSError, ValueError):
         return False
 
 
-def _decode_soundfile(file: BinaryIO, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _decode_soundfile(file: IO[bytes], max_seconds: float | None) -> tuple[np.ndarray, int]:
     with sf.SoundFile(file) as snd:
         frames = -1 if max_seconds is None else math.ceil(max_seconds * snd.samplerate)
         data = snd.read(frames, dtype="float32", always_2d=True)  # [N, C]
         return data.T, int(snd.samplerate)
 
 
-def _decode_pyav(file: BinaryIO, max_seconds: float | None) -> tuple[np.ndarray, int]:
+def _decode_pyav(file: IO[bytes], max_seconds: float | None) -> tuple[np.ndarray, int]:
     try:
         container = av.open(file, mode="r")
     except (av.FFmpegError, ValueError, OSError) as exc:
