@@ -18,6 +18,7 @@ import json
 import math
 import pickle
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ class _ReleasePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
         self.write(pickle.GLOBAL + module.encode() + b"\n" + qual.encode() + b"\n")
         self.memoize(obj)
         return None
+
+    # The type dispatch table holds the base class's functions: route functions to ours.
+    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    dispatch[types.FunctionType] = save_global
 
 
 def _global_stub(module: str, name: str) -> Any:

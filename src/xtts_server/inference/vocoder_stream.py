@@ -40,11 +40,18 @@ class LinearStage:
         src = max(self.inv * np.float32(j + 0.5) - np.float32(0.5), np.float32(0))
         return int(src)
 
+    def copies(self, n_in: int) -> bool:
+        """ATen copies the input unchanged when the output has the input's length (short inputs with
+        a scale just above 1), instead of interpolating."""
+        return self.out_len(n_in) == n_in
+
     def final_count(self, n_in: int, final_in: int, at_end: bool) -> int:
         """How many leading outputs are final, given `n_in` inputs of which `final_in` are final."""
         n_out = self.out_len(n_in)
         if at_end and final_in == n_in:
             return n_out
+        if self.scale > 1 and self.copies(n_in):
+            return 0  # more input will end the copy shortcut and change every output
         j = n_out
         # Output j is final when it reads inputs i0 and i0 + 1, both final (no right-edge clamp).
         while j > 0 and self._i0(j - 1) + 1 > final_in - 1:
@@ -53,10 +60,14 @@ class LinearStage:
 
     def source_range(self, start: int, end: int, n_in: int) -> tuple[int, int]:
         """Inputs [lo, hi) that outputs [start, end) read."""
+        if self.copies(n_in):
+            return start, end
         return self._i0(start), min(self._i0(end - 1) + 2, n_in)
 
     def compute(self, x: torch.Tensor, x_start: int, start: int, end: int, n_in: int) -> torch.Tensor:
         """Outputs [start, end) from inputs x [C, k] that begin at input index x_start."""
+        if self.copies(n_in):
+            return x[:, start - x_start : end - x_start]
         j = torch.arange(start, end, dtype=torch.float32, device=x.device)
         src = torch.clamp(torch.tensor(self.inv, device=x.device) * (j + 0.5) - 0.5, min=0.0)
         i0 = src.long()
@@ -77,8 +88,8 @@ class StreamingVocoder:
         if speed != 1.0:
             self.stages.append(LinearStage(1.0 / max(speed, 0.05)))  # the reference's length_scale
         self.stages += [LinearStage(s) for s in decoder.interpolation_scales]
-        self.left, self.right = decoder.receptive_field()  # generator context, in frames
-        self.hop = decoder.hop_length  # output samples per frame
+        self.left, self.right = decoder.receptive_field  # generator context, in frames
+        self.hop = decoder.args.samples_per_frame  # output samples per frame
         self.latents: list[torch.Tensor] = []  # each [C]
         self.done_frames = 0  # generator frames whose samples were returned
         self.last_window = 0  # frames in the last generator window (for tests and metrics)

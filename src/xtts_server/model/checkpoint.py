@@ -255,8 +255,8 @@ def check_against(
                 f"{source}: tensor {_release_name(key)!r} has shape {list(got.shape)}, the model built from "
                 f"config.json expects {list(want.shape)}"
             )
-        if not got.is_floating_point():
-            raise ModelLoadError(f"{source}: tensor {_release_name(key)!r} is {got.dtype}, expected floating point")
+        if got.is_floating_point() != want.is_floating_point():
+            raise ModelLoadError(f"{source}: tensor {_release_name(key)!r} has dtype {got.dtype}, expected {want.dtype}")
     return sorted(set(mapped) - set(expected))
 
 

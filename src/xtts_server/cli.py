@@ -1,0 +1,108 @@
+"""The `xtts-server` command: make-test-model, synth."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from xtts_server.errors import XTTSError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-dir", help="a released XTTS v2 directory; without it coqui/XTTS-v2 is downloaded")
+    p.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the Coqui Public Model License (non-commercial) to download the weights "
+        "(or set COQUI_TOS_AGREED=1)",
+    )
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xtts-server", description="Fast, dependable XTTS v2 text to speech.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    make = sub.add_parser(
+        "make-test-model",
+        help="write a random-weight checkpoint directory in the released format (tests, benchmarks)",
+    )
+    make.add_argument("dir", help="directory to write config.json, model.pth, vocab.json, speakers_xtts.pth to")
+    make.add_argument("--size", choices=("tiny", "full"), default="tiny", help="full = the release's size")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument(
+        "--config-as-dict", action="store_true", help="pickle the config as a dict (as coqui-tts 0.28 rewrites it)"
+    )
+
+    synth = sub.add_parser("synth", help="synthesize one text to a WAV file")
+    synth.add_argument("text")
+    _add_model_args(synth)
+    voice = synth.add_mutually_exclusive_group(required=True)
+    voice.add_argument("--voice", help="a studio voice of the model, e.g. 'Ana Florence'")
+    voice.add_argument("--ref", nargs="+", metavar="FILE", help="reference clip(s) to clone the voice from")
+    synth.add_argument("--language", "-l", default="en", help="language code, or 'auto' (default: en)")
+    synth.add_argument("-o", "--output", required=True, help="output .wav path")
+    synth.add_argument("--temperature", type=float)
+    synth.add_argument("--top-k", type=int)
+    synth.add_argument("--top-p", type=float)
+    synth.add_argument("--repetition-penalty", type=float)
+    synth.add_argument("--speed", type=float, default=1.0)
+    synth.add_argument("--seed", type=int)
+    synth.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
+    synth.add_argument("--max-new-tokens", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "make-test-model":
+            from xtts_server.random_model import make_test_model
+
+            started = time.perf_counter()
+            path = make_test_model(args.dir, args.size, args.seed, config_as_dict=args.config_as_dict)
+            print(f"wrote a {args.size} random-weight XTTS v2 checkpoint to {path} in {time.perf_counter() - started:.1f} s")
+        elif args.command == "synth":
+            return _synth(args)
+    except XTTSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    import soundfile as sf
+
+    from xtts_server.tts import XTTS
+
+    tts = XTTS.load(args.model_dir, device=args.device, accept_license=args.accept_license)
+    voice = tts.studio_voice(args.voice) if args.voice else tts.clone_voice(args.ref)
+    started = time.perf_counter()
+    out = tts.synthesize(
+        args.text,
+        args.language,
+        voice,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        speed=args.speed,
+        seed=args.seed,
+        do_sample=not args.greedy,
+        max_new_tokens=args.max_new_tokens,
+    )
+    sf.write(args.output, out.audio, out.sample_rate, subtype="PCM_16")
+    seconds = len(out.audio) / out.sample_rate
+    print(f"wrote {seconds:.2f} s of audio to {args.output} in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Shared fixtures: random-weight checkpoints in the released format, made once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "parity"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from xtts_server.random_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("tiny"), "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tts(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    from xtts_server import XTTS
+
+    return XTTS.load(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def clip_paths(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    from clips import write_clips
+
+    return write_clips(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="session")
+def tiny_voice(tiny_tts, clip_paths):  # type: ignore[no-untyped-def]
+    return tiny_tts.clone_voice(clip_paths)
