@@ -170,23 +170,37 @@ def test_receptive_field_is_exact() -> None:
         assert (centre(left, right - 1) - full).abs().max() > 1e-10
 
 
-def test_num_frames_and_final_frames() -> None:
+@pytest.mark.parametrize("length_scale", [1.0, 1.25, 1 / 1.5, 20.0])
+def test_num_frames_and_final_frames(length_scale: float) -> None:
     decoder = HifiDecoder(HifiDecoderArgs(decoder_input_dim=4, upsample_initial_channel=16, d_vector_dim=2))
-    latents = torch.randn(1, 40, 4)
-    full = decoder.upsample_latents(latents)
-    for t in range(1, 40):
-        z = decoder.upsample_latents(latents[:, :t])
-        assert z.shape[-1] == decoder.num_frames(t) == math.floor(math.floor(4 * t) * 24000 / 22050)
-        final = decoder.final_frames(t)
-        if t <= 2:  # F.interpolate's equal-size shortcut: these lengths are not on the final grid
-            assert final == 0
+    latents = torch.randn(1, 48, 4)
+    full = decoder.upsample_latents(latents, length_scale)
+    for t in range(2, 40):  # the last one still 8 latents short of the end
+        z = decoder.upsample_latents(latents[:, :t], length_scale)
+        assert z.shape[-1] == decoder.num_frames(t, length_scale)
+        final = decoder.final_frames(t, length_scale)
+        if final == 0:  # F.interpolate's equal-size shortcut: these lengths are not on the final grid
+            assert t <= 4
             continue
-        assert z.shape[-1] - 3 <= final <= z.shape[-1] - 2
+        assert final < z.shape[-1]
         torch.testing.assert_close(z[..., :final], full[..., :final], rtol=0, atol=0)
         assert not torch.equal(z[..., final], full[..., final])  # the next frame does change
+    if length_scale == 1.0:
+        assert [decoder.final_frames(t) for t in (1, 2)] == [0, 0]
+        assert {decoder.num_frames(t) - decoder.final_frames(t) for t in range(3, 700)} == {2, 3}
+        assert decoder.num_frames(40) == math.floor(4 * 40 * 24000 / 22050)
 
 
-def test_incremental_decode_with_public_pieces_equals_full_decode() -> None:
+def test_length_scale_is_the_reference_speed_interpolation() -> None:
+    decoder = narrow_decoder()
+    latents, g = torch.randn(1, 9, 24), torch.randn(1, 8, 1)
+    slowed = torch.nn.functional.interpolate(latents.transpose(1, 2), scale_factor=1.25, mode="linear")
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(latents, g, length_scale=1.25), decoder(slowed.transpose(1, 2), g))
+
+
+@pytest.mark.parametrize("length_scale", [1.0, 1 / 1.3])
+def test_incremental_decode_with_public_pieces_equals_full_decode(length_scale: float) -> None:
     """The streaming recipe: re-interpolate all latents so far (cheap), decode only frames that are
     final and have their right context final, and the rest at the end; the joined audio is the
     whole-utterance decode."""
@@ -195,15 +209,16 @@ def test_incremental_decode_with_public_pieces_equals_full_decode() -> None:
     right = decoder.receptive_field.right
     pieces, done, t = [], 0, 0
     with torch.no_grad():
-        full = decoder(latents, g)
+        full = decoder(latents, g, length_scale)
         for step in (1, 3, 2, 4, 1, 5, 2, 6, 3, 4):
             t += step
-            z = decoder.upsample_latents(latents[:, :t])
-            end = max(done, decoder.final_frames(t) - right)
-            pieces.append(decoder.generate_range(z, g, done, end))
-            done = end
+            end = decoder.final_frames(t, length_scale) - right
+            if end > done:
+                z = decoder.upsample_latents(latents[:, :t], length_scale)
+                pieces.append(decoder.generate_range(z, g, done, end))
+                done = end
         assert t == latents.shape[1]
-        z = decoder.upsample_latents(latents)
+        z = decoder.upsample_latents(latents, length_scale)
         pieces.append(decoder.generate_range(z, g, done, z.shape[-1]))
     streamed = torch.cat(pieces, dim=-1)
     assert streamed.shape == full.shape

@@ -189,41 +189,50 @@ class HifiDecoder(nn.Module):
         """Output samples per generator frame (256)."""
         return self.args.samples_per_frame
 
-    def upsample_latents(self, latents: torch.Tensor) -> torch.Tensor:
+    def scales(self, length_scale: float = 1.0) -> tuple[float, ...]:
+        """Interpolation scale factors from latents to generator frames, first to last.
+
+        length_scale (1 / speed) is the reference's speed control, a linear interpolation of the
+        latents applied before the decoder when it is not 1 (xtts.py `inference`).
+        """
+        return ((length_scale,) if length_scale != 1.0 else ()) + self.interpolation_scales
+
+    def upsample_latents(self, latents: torch.Tensor, length_scale: float = 1.0) -> torch.Tensor:
         """[B, T, C] -> generator input frames z [B, C, num_frames(T)]."""
         z = latents.transpose(1, 2)  # [B, C, T]
-        for scale in self.interpolation_scales:
+        for scale in self.scales(length_scale):
             z = F.interpolate(z, scale_factor=[scale], mode="linear", align_corners=False)
         return z
 
-    def num_frames(self, num_latents: int) -> int:
+    def num_frames(self, num_latents: int, length_scale: float = 1.0) -> int:
         """Length of `upsample_latents` for `num_latents` latents (F.interpolate's floor(size * scale))."""
         frames = num_latents
-        for scale in self.interpolation_scales:
+        for scale in self.scales(length_scale):
             frames = math.floor(float(frames) * scale)
         return frames
 
-    def final_frames(self, num_latents: int) -> int:
+    def final_frames(self, num_latents: int, length_scale: float = 1.0) -> int:
         """How many leading frames of `upsample_latents(latents[:, :num_latents])` keep their value
-        whatever latents follow (the release: num_frames - 2 or - 3 from 3 latents on).
+        whatever latents follow (the release at speed 1: num_frames - 2 or - 3 from 3 latents on).
 
         Frames past these read a clamped (repeated) last latent. And F.interpolate copies its input
         when floor(size * scale) == size (ATen's equal-size shortcut), which happens to the
         x24000/22050 stage up to 11 frames (2 latents): none of those frames is final.
         """
         frames = num_latents
-        for scale in self.interpolation_scales:
+        for scale in self.scales(length_scale):
             if math.floor(float(frames) * scale) == frames and scale != 1.0:
                 return 0
             frames = math.floor(float(frames) * scale)
-        if frames <= 0:
-            return 0
-        # Compare with a longer random probe: a frame that reads the same taps gives the same value.
+            if frames <= 0:
+                return 0
+        # Compare with a longer random probe: a frame that reads the same taps gives the same value
+        # (8 more latents move every clamped tap, up to length_scale 20 = the reference's speed 0.05).
         probe = torch.randn(
             1, num_latents + 8, 1, generator=torch.Generator().manual_seed(0)
         )  # [1, T + 8, 1]
-        now = self.upsample_latents(probe[:, :num_latents])[0, 0]
-        later = self.upsample_latents(probe)[0, 0, :frames]
+        now = self.upsample_latents(probe[:, :num_latents], length_scale)[0, 0]
+        later = self.upsample_latents(probe, length_scale)[0, 0, :frames]
         changed = torch.nonzero(now != later).flatten()
         return int(changed[0]) if changed.numel() else frames
 
@@ -248,5 +257,5 @@ class HifiDecoder(nn.Module):
         wav = self.generate(z[..., first:last], g)
         return wav[..., (start - first) * self.hop_length : (end - first) * self.hop_length]
 
-    def forward(self, latents: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return self.generate(self.upsample_latents(latents), g)
+    def forward(self, latents: torch.Tensor, g: torch.Tensor, length_scale: float = 1.0) -> torch.Tensor:
+        return self.generate(self.upsample_latents(latents, length_scale), g)
