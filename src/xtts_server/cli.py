@@ -23,7 +23,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xtts-server", description="Fast, dependable XTTS v2 text to speech.")
+    parser = argparse.ArgumentParser(
+        prog="xtts-server", description="Fast, dependable XTTS v2 text to speech."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -31,11 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
         "make-test-model",
         help="write a random-weight checkpoint directory in the released format (tests, benchmarks)",
     )
-    make.add_argument("dir", help="directory to write config.json, model.pth, vocab.json, speakers_xtts.pth to")
+    make.add_argument(
+        "dir", help="directory to write config.json, model.pth, vocab.json, speakers_xtts.pth to"
+    )
     make.add_argument("--size", choices=("tiny", "full"), default="tiny", help="full = the release's size")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument(
-        "--config-as-dict", action="store_true", help="pickle the config as a dict (as coqui-tts 0.28 rewrites it)"
+        "--config-as-dict",
+        action="store_true",
+        help="pickle the config as a dict (as coqui-tts 0.28 rewrites it)",
     )
 
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file")
@@ -60,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         if args.command == "make-test-model":
@@ -68,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             started = time.perf_counter()
             path = make_test_model(args.dir, args.size, args.seed, config_as_dict=args.config_as_dict)
-            print(f"wrote a {args.size} random-weight XTTS v2 checkpoint to {path} in {time.perf_counter() - started:.1f} s")
+            seconds = time.perf_counter() - started
+            print(f"wrote a {args.size} random-weight XTTS v2 checkpoint to {path} in {seconds:.1f} s")
         elif args.command == "synth":
             return _synth(args)
     except XTTSError as e:

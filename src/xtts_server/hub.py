@@ -36,16 +36,27 @@ def download_release(
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    kwargs = {"repo_id": REPO_ID, "allow_patterns": list(RELEASE_FILES), "cache_dir": cache_dir, "revision": revision}
+    def fetch(local_only: bool) -> Path:
+        return Path(
+            snapshot_download(
+                REPO_ID,
+                allow_patterns=list(RELEASE_FILES),
+                cache_dir=cache_dir,
+                revision=revision,
+                local_files_only=local_only,
+                etag_timeout=10,
+            )
+        )
+
     try:
-        path = Path(snapshot_download(local_files_only=True, **kwargs))  # type: ignore[arg-type]
+        path = fetch(local_only=True)
         if all((path / f).is_file() for f in RELEASE_FILES[:4]):
             return path
     except LocalEntryNotFoundError:
         pass
     logger.info("downloading %s (about 1.9 GB) into the Hugging Face cache", REPO_ID)
     try:
-        path = Path(snapshot_download(etag_timeout=10, **kwargs))  # type: ignore[arg-type]
+        path = fetch(local_only=False)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
         raise DownloadError(
             f"could not download {REPO_ID} from the Hugging Face hub ({type(e).__name__}: "
@@ -55,5 +66,7 @@ def download_release(
         ) from e
     missing = [f for f in RELEASE_FILES[:4] if not (path / f).is_file()]
     if missing:
-        raise DownloadError(f"the download of {REPO_ID} is incomplete: {', '.join(missing)} missing in {path}")
+        raise DownloadError(
+            f"the download of {REPO_ID} is incomplete: {', '.join(missing)} missing in {path}"
+        )
     return path

@@ -20,7 +20,7 @@ import pickle
 import re
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -36,7 +36,9 @@ SIZES: dict[str, ModelArgs] = {
 }
 
 # Release layers whose weights are stored weight-normed (parametrizations.weight.original0/1).
-WEIGHT_NORM_KEYS = re.compile(r"^hifigan_decoder\.waveform_decoder\.(ups|resblocks\.\d+\.convs[12])\.\d+\.weight$")
+WEIGHT_NORM_KEYS = re.compile(
+    r"^hifigan_decoder\.waveform_decoder\.(ups|resblocks\.\d+\.convs[12])\.\d+\.weight$"
+)
 
 STUDIO_VOICES = ("Ana Florence", "Claribel Dervla", "Daisy Studious", "Viktor Menelaos")
 
@@ -50,7 +52,11 @@ class _ConfigObject:
         self.state = state
 
 
-class _ReleasePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
+# The pure-Python pickler (its methods are overridable, unlike the C one's); untyped in typeshed.
+_PurePickler: Any = pickle.__dict__["_Pickler"]
+
+
+class _ReleasePickler(_PurePickler):
     """The pure-Python pickler, taught to write _ConfigObject as NEWOBJ of a Coqui class + BUILD."""
 
     def reducer_override(self, obj: Any) -> Any:
@@ -62,14 +68,14 @@ class _ReleasePickler(pickle._Pickler):  # type: ignore[name-defined,misc]
     def save_global(self, obj: Any, name: str | None = None) -> None:
         stub_name = getattr(obj, "_pickle_global", None)
         if stub_name is None:
-            return super().save_global(obj, name)  # type: ignore[no-any-return]
+            return super().save_global(obj, name)
         module, qual = stub_name
         self.write(pickle.GLOBAL + module.encode() + b"\n" + qual.encode() + b"\n")
         self.memoize(obj)
         return None
 
     # The type dispatch table holds the base class's functions: route functions to ours.
-    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+    dispatch: ClassVar[dict[type, Any]] = dict(_PurePickler.dispatch)
     dispatch[types.FunctionType] = save_global
 
 
@@ -123,7 +129,9 @@ def random_state(model: XTTSModel, seed: int) -> dict[str, torch.Tensor]:
     return out
 
 
-def make_test_model(out_dir: str | Path, size: str = "tiny", seed: int = 0, *, config_as_dict: bool = False) -> Path:
+def make_test_model(
+    out_dir: str | Path, size: str = "tiny", seed: int = 0, *, config_as_dict: bool = False
+) -> Path:
     """Write config.json, model.pth, vocab.json and speakers_xtts.pth to `out_dir`."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")

@@ -1,10 +1,10 @@
 """The public Python API: load a model, make voices, synthesize whole or streamed.
 
-    from xtts_server import XTTS
-    tts = XTTS.load("path/to/XTTS-v2", device="cpu")   # XTTS.load() downloads the release
-    voice = tts.clone_voice(["ref.wav"])
-    out = tts.synthesize("Hello there.", "en", voice)
-    for chunk in tts.stream("Hello there.", "en", voice): ...
+from xtts_server import XTTS
+tts = XTTS.load("path/to/XTTS-v2", device="cpu")   # XTTS.load() downloads the release
+voice = tts.clone_voice(["ref.wav"])
+out = tts.synthesize("Hello there.", "en", voice)
+for chunk in tts.stream("Hello there.", "en", voice): ...
 """
 
 from __future__ import annotations
@@ -209,7 +209,12 @@ class XTTS:
         dtype = gpt.text_embedding.weight.dtype
         prompt = gpt.prompt(voice.gpt_cond_latent.to(self.device, dtype), self._text_ids(sentence, language))
         return generate(
-            gpt, prompt, params, max_new_tokens=max_new, min_new_tokens=options.min_new_tokens, generator=generator
+            gpt,
+            prompt,
+            params,
+            max_new_tokens=max_new,
+            min_new_tokens=options.min_new_tokens,
+            generator=generator,
         )
 
     @torch.inference_mode()

@@ -49,7 +49,9 @@ def test_config_as_dict_variant_loads_the_same(tmp_path: Path, tiny_model_dir: P
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_prefix_aliases_and_old_weight_norm_style_load_identically(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_prefix_aliases_and_old_weight_norm_style_load_identically(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
     variant = _copy(tiny_model_dir, tmp_path / "variant")
 
     def edit(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -177,14 +179,14 @@ def test_vocab_that_does_not_fit_the_model(tmp_path: Path, tiny_model_dir: Path)
     vocab = json.loads((variant / "vocab.json").read_text())
     vocab["model"]["vocab"]["extra-token"] = 7000
     (variant / "vocab.json").write_text(json.dumps(vocab))
-    with pytest.raises(ModelLoadError, match="vocab.json does not fit model.pth"):
+    with pytest.raises(ModelLoadError, match=r"vocab\.json does not fit model\.pth"):
         load_model_dir(variant)
 
 
 def test_bad_config_json(tmp_path: Path, tiny_model_dir: Path) -> None:
     variant = _copy(tiny_model_dir, tmp_path / "cfg")
     (variant / "config.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="config.json"):
+    with pytest.raises(ModelLoadError, match=r"config\.json"):
         load_model_dir(variant)
     (variant / "config.json").write_text(json.dumps({"model_args": {"gpt_layers": "thirty"}}))
     with pytest.raises(ModelLoadError, match="gpt_layers must be int"):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from parity_cases import SENTENCES, TOKENS, state_fingerprint
+
 from xtts_server import XTTS
 from xtts_server.inference.voice import Voice
 
@@ -56,9 +56,13 @@ def test_cloned_voice(case, clip_paths) -> None:  # type: ignore[no-untyped-def]
     _, golden, tts = case
     voice = tts.clone_voice(clip_paths)
     np.testing.assert_allclose(voice.gpt_cond_latent.numpy(), golden["gpt_cond_latent"], atol=1e-4, rtol=0)
-    np.testing.assert_allclose(voice.speaker_embedding.numpy(), golden["speaker_embedding"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        voice.speaker_embedding.numpy(), golden["speaker_embedding"], atol=1e-4, rtol=0
+    )
     one = tts.clone_voice(clip_paths[0])
-    np.testing.assert_allclose(one.gpt_cond_latent.numpy(), golden["one_clip_gpt_cond_latent"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        one.gpt_cond_latent.numpy(), golden["one_clip_gpt_cond_latent"], atol=1e-4, rtol=0
+    )
     np.testing.assert_allclose(
         one.speaker_embedding.numpy(), golden["one_clip_speaker_embedding"], atol=1e-4, rtol=0
     )
@@ -77,7 +81,13 @@ def test_greedy_codes(case, penalty: float) -> None:  # type: ignore[no-untyped-
     for i, sentence in enumerate(SENTENCES):
         want = golden[f"codes_{i}_rp{penalty:g}"].tolist()
         out = tts.synthesize(
-            sentence, "en", voice, do_sample=False, repetition_penalty=penalty, min_new_tokens=lo, max_new_tokens=hi
+            sentence,
+            "en",
+            voice,
+            do_sample=False,
+            repetition_penalty=penalty,
+            min_new_tokens=lo,
+            max_new_tokens=hi,
         )
         stop = tts.config.args.gpt_stop_audio_token
         got = out.codes[0] + ([stop] if want[-1] == stop else [])
@@ -90,7 +100,13 @@ def test_whole_synthesis_waveform(case) -> None:  # type: ignore[no-untyped-def]
     voice = _reference_voice(golden)
     for i, sentence in enumerate(SENTENCES):
         out = tts.synthesize(
-            sentence, "en", voice, do_sample=False, repetition_penalty=5.0, min_new_tokens=lo, max_new_tokens=hi
+            sentence,
+            "en",
+            voice,
+            do_sample=False,
+            repetition_penalty=5.0,
+            min_new_tokens=lo,
+            max_new_tokens=hi,
         )
         want = golden[f"wav_{i}"]
         assert out.audio.shape == want.shape

@@ -131,5 +131,3 @@ class StreamingVocoder:
         lo, hi = stage.source_range(start, end, sizes[level - 1])
         x = self._frames(level - 1, lo, hi, sizes)
         return stage.compute(x, lo, start, end, sizes[level - 1])
-
-

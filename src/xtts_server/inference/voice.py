@@ -63,8 +63,10 @@ def clone_voice(
     device = model.mel_stats.device
     audios, embeddings = [], []
     for i, clip in enumerate(clips):
-        audio = load_audio(clip, COND_SAMPLE_RATE, source_sample_rate=source_sample_rate)  # [1, N]
-        audio = audio[:, : COND_SAMPLE_RATE * options.max_ref_len].to(device)
+        # max_seconds: the reference's truncation, without decoding the rest of a long upload.
+        audio = load_audio(
+            clip, COND_SAMPLE_RATE, source_sample_rate=source_sample_rate, max_seconds=options.max_ref_len
+        ).to(device)  # [1, N]
         if audio.shape[1] < MIN_CHUNK_SECONDS * COND_SAMPLE_RATE:
             raise InvalidAudio(
                 f"reference clip {i + 1} is too short: {audio.shape[1] / COND_SAMPLE_RATE:.2f} s; "

@@ -127,13 +127,21 @@ def read_speakers_file(path: Path) -> dict[str, dict[str, torch.Tensor]]:
                 f"speakers_xtts.pth ({path}): entry {name!r} must map to gpt_cond_latent and "
                 f"speaker_embedding tensors"
             )
-        voices[name] = {"gpt_cond_latent": entry["gpt_cond_latent"], "speaker_embedding": entry["speaker_embedding"]}
+        voices[name] = {
+            "gpt_cond_latent": entry["gpt_cond_latent"],
+            "speaker_embedding": entry["speaker_embedding"],
+        }
     return voices
 
 
 # --- key mapping ------------------------------------------------------------------------------------
 
-_DROP_PREFIXES = ("dvae.", "torch_mel_spectrogram_style_encoder.", "torch_mel_spectrogram_dvae.", "gpt.text_head.")
+_DROP_PREFIXES = (
+    "dvae.",
+    "torch_mel_spectrogram_style_encoder.",
+    "torch_mel_spectrogram_dvae.",
+    "gpt.text_head.",
+)
 _DROP_RE = re.compile(r"^gpt\.gpt\.h\.\d+\.attn\.(bias|masked_bias)$")  # GPT-2's old causal-mask buffers
 
 # Aliases created by the reference's init_gpt_for_inference(): same tensors under other names.
@@ -213,7 +221,9 @@ def _fold_weight_norm(state: dict[str, torch.Tensor]) -> Iterator[tuple[str, tor
             yield key, value
 
 
-def from_model_keys(state: Mapping[str, torch.Tensor], weight_norm_keys: re.Pattern[str]) -> dict[str, torch.Tensor]:
+def from_model_keys(
+    state: Mapping[str, torch.Tensor], weight_norm_keys: re.Pattern[str]
+) -> dict[str, torch.Tensor]:
     """The inverse of `to_model_keys` for writing a checkpoint in the release's format: our names ->
     release names, Linear -> Conv1D layout, and the weights matching `weight_norm_keys` (release
     names) split into the parametrizations g / v pair."""
@@ -221,8 +231,14 @@ def from_model_keys(state: Mapping[str, torch.Tensor], weight_norm_keys: re.Patt
     inverse = (
         (re.compile(r"^gpt\.transformer\."), "gpt.gpt."),
         (re.compile(r"^gpt\.(text|mel)_pos_embedding\."), r"gpt.\1_pos_embedding.emb."),
-        (re.compile(r"^gpt\.conditioning_perceiver\.attn\.(\d+)\."), r"gpt.conditioning_perceiver.layers.\1.0."),
-        (re.compile(r"^gpt\.conditioning_perceiver\.ff\.(\d+)\."), r"gpt.conditioning_perceiver.layers.\1.1."),
+        (
+            re.compile(r"^gpt\.conditioning_perceiver\.attn\.(\d+)\."),
+            r"gpt.conditioning_perceiver.layers.\1.0.",
+        ),
+        (
+            re.compile(r"^gpt\.conditioning_perceiver\.ff\.(\d+)\."),
+            r"gpt.conditioning_perceiver.layers.\1.1.",
+        ),
         (re.compile(r"^gpt\.conditioning_perceiver\.norm_gamma$"), "gpt.conditioning_perceiver.norm.gamma"),
         (re.compile(r"^speaker_encoder\."), "hifigan_decoder.speaker_encoder."),
     )
@@ -249,14 +265,18 @@ def check_against(
     for key, want in expected.items():
         got = mapped.get(key)
         if got is None:
-            raise ModelLoadError(f"{source}: missing tensor {_release_name(key)!r} (shape {list(want.shape)})")
+            raise ModelLoadError(
+                f"{source}: missing tensor {_release_name(key)!r} (shape {list(want.shape)})"
+            )
         if tuple(got.shape) != tuple(want.shape):
             raise ModelLoadError(
                 f"{source}: tensor {_release_name(key)!r} has shape {list(got.shape)}, the model built from "
                 f"config.json expects {list(want.shape)}"
             )
         if got.is_floating_point() != want.is_floating_point():
-            raise ModelLoadError(f"{source}: tensor {_release_name(key)!r} has dtype {got.dtype}, expected {want.dtype}")
+            raise ModelLoadError(
+                f"{source}: tensor {_release_name(key)!r} has dtype {got.dtype}, expected {want.dtype}"
+            )
     return sorted(set(mapped) - set(expected))
 
 

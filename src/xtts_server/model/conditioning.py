@@ -30,9 +30,9 @@ class GroupNormFP32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype (the release does this for stability)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.group_norm(
-            x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps
-        ).to(x.dtype)
+        return F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps).to(
+            x.dtype
+        )
 
 
 class AttentionBlock(nn.Module):

@@ -121,12 +121,16 @@ class GPT(nn.Module):
         with text positions 0.., then the start-audio token at audio position 0.
         -> [B, 32 + T + 3, dim]"""
         b = text_ids.shape[0]
-        start = torch.full((b, 1), self.args.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device)
+        start = torch.full(
+            (b, 1), self.args.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device
+        )
         stop = torch.full((b, 1), self.args.gpt_stop_text_token, dtype=text_ids.dtype, device=text_ids.device)
         text = torch.cat([start, text_ids, stop], dim=1)  # [B, T + 2]
         positions = torch.arange(text.shape[1], device=text.device)
         text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
-        start_audio = torch.full((b, 1), self.args.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device)
+        start_audio = torch.full(
+            (b, 1), self.args.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device
+        )
         audio_emb = self.audio_embedding(start_audio, torch.zeros_like(start_audio))
         return torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb], dim=1)
 

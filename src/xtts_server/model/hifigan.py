@@ -182,7 +182,6 @@ class HifiDecoder(nn.Module):
         if args.output_sample_rate != args.input_sample_rate:
             scales.append(args.output_sample_rate / args.input_sample_rate)
         self.interpolation_scales: tuple[float, ...] = tuple(scales)
-        self._scales = self.interpolation_scales  # old name, still read by inference/vocoder_stream.py
 
     @property
     def hop_length(self) -> int:

@@ -87,7 +87,9 @@ def load_model_dir(
         )
     unused = check_against(mapped, expected, f"model.pth ({root / 'model.pth'})")
     if unused:
-        logger.warning("model.pth: ignoring %d tensors the model does not use, e.g. %s", len(unused), unused[:3])
+        logger.warning(
+            "model.pth: ignoring %d tensors the model does not use, e.g. %s", len(unused), unused[:3]
+        )
     state = {k: mapped[k].float() if mapped[k].is_floating_point() else mapped[k] for k in expected}
     model.load_state_dict(state, strict=True, assign=True)
     del state

@@ -1,0 +1,53 @@
+"""The standard workload of shared/PERFORMANCE.md, shared by our benchmark and the reference's."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+TEXT = "This is a test of the real-time text-to-speech synthesis system."
+LANGUAGE = "en"
+TOKENS = 86  # forced audio tokens: 3.99 s of 24 kHz audio
+CHUNK = 20  # stream_chunk_size
+SAMPLE_RATE = 24000
+STUDIO_VOICE = "Ana Florence"  # conditioning cached beforehand, as a server does
+
+
+def time_stream(
+    make_stream: Callable[[], Iterable[Any]], samples_of: Callable[[Any], int]
+) -> dict[str, float]:
+    """Run one streamed synthesis; TTFA is from the call to the first chunk with audio."""
+    started = time.perf_counter()
+    ttfa = None
+    samples = 0
+    chunks = 0
+    for chunk in make_stream():
+        n = samples_of(chunk)
+        if n and ttfa is None:
+            ttfa = time.perf_counter() - started
+        samples += n
+        chunks += 1
+    total = time.perf_counter() - started
+    audio_s = samples / SAMPLE_RATE
+    return {
+        "ttfa_s": ttfa or total,
+        "total_s": total,
+        "audio_s": audio_s,
+        "rtf": total / audio_s,
+        "chunks": chunks,
+    }
+
+
+def summarize(runs: list[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key in ("ttfa_s", "total_s", "rtf"):
+        values = [r[key] for r in runs]
+        out[f"{key}_median"] = statistics.median(values)
+        out[f"{key}_min"] = min(values)
+        out[f"{key}_max"] = max(values)
+    out["audio_s"] = runs[0]["audio_s"]
+    out["chunks"] = runs[0]["chunks"]
+    out["runs"] = len(runs)
+    return out
