@@ -261,9 +261,8 @@ class XTTS:
                     pending = []
                     if audio.numel():
                         yield AudioChunk(audio.cpu().numpy(), SAMPLE_RATE, index, sentence, False, language)
-            if pending:
-                vocoder.push(torch.cat(pending))
-            audio = vocoder.finish()
+            tail = [vocoder.push(torch.cat(pending))] if pending else []
+            audio = torch.cat([*tail, vocoder.finish()])
             yield AudioChunk(audio.cpu().numpy(), SAMPLE_RATE, index, sentence, last_sentence, language)
 
 
