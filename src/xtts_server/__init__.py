@@ -1,6 +1,7 @@
 """xtts-server: a fast, dependable XTTS v2 text-to-speech engine and server for voice agents."""
 
 from xtts_server.errors import (
+    Cancelled,
     DownloadError,
     InvalidAudio,
     InvalidRequest,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "XTTS",
     "AudioChunk",
+    "Cancelled",
     "DownloadError",
     "GenerationOptions",
     "InvalidAudio",

@@ -48,3 +48,7 @@ class VoiceNotFound(XTTSError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0]) if self.args else "voice not found"
+
+
+class Cancelled(XTTSError):
+    """The work was stopped on request (the client went away, or a barge-in cancelled it)."""

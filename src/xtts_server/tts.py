@@ -10,6 +10,7 @@ for chunk in tts.stream("Hello there.", "en", voice): ...
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,9 +203,15 @@ class XTTS:
         return params, max_new, generator
 
     def _steps(
-        self, sentence: str, language: str, voice: Voice, options: GenerationOptions
+        self,
+        sentence: str,
+        language: str,
+        voice: Voice,
+        options: GenerationOptions,
+        sampling: tuple[SamplingParams, int, torch.Generator | None],
+        cancel: threading.Event | None,
     ) -> Iterator[Step]:
-        params, max_new, generator = self._sampling(options)
+        params, max_new, generator = sampling
         gpt = self.model.gpt
         dtype = gpt.text_embedding.weight.dtype
         prompt = gpt.prompt(voice.gpt_cond_latent.to(self.device, dtype), self._text_ids(sentence, language))
@@ -215,18 +222,28 @@ class XTTS:
             max_new_tokens=max_new,
             min_new_tokens=options.min_new_tokens,
             generator=generator,
+            cancel=cancel,
         )
 
     @torch.inference_mode()
-    def synthesize(self, text: str, language: str, voice: Voice, **kwargs: object) -> SynthesisResult:
-        """Whole-utterance synthesis. Keyword arguments are GenerationOptions fields."""
+    def synthesize(
+        self,
+        text: str,
+        language: str,
+        voice: Voice,
+        *,
+        cancel: threading.Event | None = None,
+        **kwargs: object,
+    ) -> SynthesisResult:
+        """Whole-utterance synthesis. Keyword arguments are GenerationOptions fields; setting
+        `cancel` stops the work at the next decode step (raising Cancelled)."""
         options = GenerationOptions(**kwargs)  # type: ignore[arg-type]
-        self._sampling(options)  # validate before any work
+        sampling = self._sampling(options)  # validates before any work
         language = self.resolve_language(language, text)
         g = voice.speaker_embedding.to(self.device)
         wavs, all_codes = [], []
         for sentence in self.sentences(text, language):
-            steps = list(self._steps(sentence, language, voice, options))
+            steps = list(self._steps(sentence, language, voice, options, sampling, cancel))
             latents = torch.cat([s.latent for s in steps])[None]  # [1, N, dim]
             if options.speed != 1.0:
                 latents = F.interpolate(
@@ -239,14 +256,22 @@ class XTTS:
 
     @torch.inference_mode()
     def stream(
-        self, text: str, language: str, voice: Voice, *, stream_chunk_size: int = 20, **kwargs: object
+        self,
+        text: str,
+        language: str,
+        voice: Voice,
+        *,
+        stream_chunk_size: int = 20,
+        cancel: threading.Event | None = None,
+        **kwargs: object,
     ) -> Iterator[AudioChunk]:
         """Streamed synthesis: audio every `stream_chunk_size` tokens, sentence by sentence. The
-        joined chunks equal whole synthesis of the same codes; each chunk's vocoder work is bounded."""
+        joined chunks equal whole synthesis of the same codes; each chunk's vocoder work is bounded.
+        Setting `cancel` stops the work at the next decode step (raising Cancelled)."""
         if stream_chunk_size < 1:
             raise InvalidRequest(f"stream_chunk_size must be >= 1, got {stream_chunk_size}")
         options = GenerationOptions(**kwargs)  # type: ignore[arg-type]
-        self._sampling(options)
+        sampling = self._sampling(options)
         language = self.resolve_language(language, text)
         sentences = self.sentences(text, language)
         g = voice.speaker_embedding.to(self.device)
@@ -254,7 +279,7 @@ class XTTS:
             vocoder = StreamingVocoder(self.model.hifigan_decoder, g, speed=options.speed)
             pending: list[torch.Tensor] = []
             last_sentence = index == len(sentences) - 1
-            for step in self._steps(sentence, language, voice, options):
+            for step in self._steps(sentence, language, voice, options, sampling, cancel):
                 pending.append(step.latent)
                 if len(pending) >= stream_chunk_size:
                     audio = vocoder.push(torch.cat(pending))

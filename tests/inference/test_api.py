@@ -125,3 +125,23 @@ def test_long_text_is_split_into_sentences(tiny_tts, tiny_voice) -> None:  # typ
     assert sorted({c.sentence for c in chunks}) == list(range(len(sentences)))
     out = tiny_tts.synthesize(text, "en", tiny_voice, seed=0, max_new_tokens=5)
     assert len(out.codes) == len(sentences)
+
+
+def test_cancel_stops_generation_at_the_next_step(tiny_tts, tiny_voice) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from xtts_server import Cancelled
+
+    cancel = threading.Event()
+    stream = tiny_tts.stream(
+        "Hello there.", "en", tiny_voice, cancel=cancel, seed=0, min_new_tokens=200, max_new_tokens=200
+    )
+    first = next(stream)
+    assert len(first.audio) > 0
+    cancel.set()
+    with pytest.raises(Cancelled):
+        next(stream)
+    cancel_now = threading.Event()
+    cancel_now.set()
+    with pytest.raises(Cancelled):
+        tiny_tts.synthesize("Hello there.", "en", tiny_voice, cancel=cancel_now)

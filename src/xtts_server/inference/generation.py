@@ -9,11 +9,13 @@ The batching GPU engine has its own loop; this one is the plain reference path (
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
+from xtts_server.errors import Cancelled
 from xtts_server.inference.sampling import SamplingParams, choose_next
 from xtts_server.model.gpt import GPT
 
@@ -25,12 +27,6 @@ class Step:
     is_stop: bool
 
 
-def max_sequence_length(gpt: GPT) -> int:
-    """Cache positions one sentence can need: 32 latents, the longest text, start, every code."""
-    a = gpt.args
-    return a.cond_latents + a.text_positions + 1 + a.max_gen_audio_tokens
-
-
 @torch.inference_mode()
 def generate(
     gpt: GPT,
@@ -40,16 +36,17 @@ def generate(
     max_new_tokens: int,
     min_new_tokens: int = 0,
     generator: torch.Generator | None = None,
+    cancel: threading.Event | None = None,
 ) -> Iterator[Step]:
-    """Decode after `prompt` [1, P, dim] (from GPT.prompt) until the stop code or max_new_tokens."""
+    """Decode after `prompt` [1, P, dim] (from GPT.prompt) until the stop code or max_new_tokens.
+    A set `cancel` event stops the loop before the next step (raising Cancelled)."""
     a = gpt.args
     device = prompt.device
-    need = max_sequence_length(gpt)
-    rows_alloc, seq_alloc = gpt.cache_shape
-    if rows_alloc < 1 or seq_alloc < need or gpt.caches[0].k.dtype != prompt.dtype:
-        gpt.setup_cache(1, need, prompt.dtype, device)
-    rows = torch.zeros(1, dtype=torch.long, device=device)
     p = prompt.shape[1]
+    # This request's own cache, sized to what it can use: the model holds no per-request state,
+    # so several requests can decode at once.
+    cache = gpt.new_cache(1, p + max_new_tokens, prompt.dtype, device)
+    rows = torch.zeros(1, dtype=torch.long, device=device)
 
     # The reference's generate() sees placeholder ids "1" for the prefix and the start code, and
     # its repetition penalty covers every id it has seen: both are penalised from the first step.
@@ -57,8 +54,10 @@ def generate(
     seen[0, 1] = True
     seen[0, a.gpt_start_audio_token] = True
 
-    hidden = gpt(prompt, torch.arange(p, device=device)[None], rows, attend_len=p)[:, -1]  # [1, dim]
+    hidden = gpt(prompt, torch.arange(p, device=device)[None], cache, rows, attend_len=p)[:, -1]  # [1, dim]
     for k in range(max_new_tokens):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
         latent = gpt.latents(hidden)
         logits = gpt.logits(latent).float()
         code_t = choose_next(logits, seen, params, a.gpt_stop_audio_token, k < min_new_tokens, generator)
@@ -70,4 +69,4 @@ def generate(
         seen[0, code] = True
         emb = gpt.audio_embedding(code_t[:, None], torch.full((1, 1), k + 1, device=device))
         pos = p + k  # the k-th code (0-based) goes right after the prompt
-        hidden = gpt(emb, torch.full((1, 1), pos, device=device), rows, attend_len=pos + 1)[:, -1]
+        hidden = gpt(emb, torch.full((1, 1), pos, device=device), cache, rows, attend_len=pos + 1)[:, -1]

@@ -18,34 +18,52 @@ from xtts_server.model.args import ModelArgs
 from xtts_server.model.conditioning import ConditioningEncoder, PerceiverResampler
 
 
-class KVCache(nn.Module):
-    """Keys and values for `rows` independent sequences of up to `seq_len` positions."""
+class KVCache:
+    """Keys and values of every layer for `rows` independent sequences of up to `seq_len` positions.
+
+    Owned by whoever runs the GPT (one per request on the simple path, one for all slots in the
+    batching engine), so the model itself holds no per-request state. Zero-filled: positions not yet
+    written are masked out, and zeros (unlike uninitialised memory) cannot turn into NaN there."""
 
     def __init__(
-        self, rows: int, heads: int, seq_len: int, head_dim: int, dtype: torch.dtype, device: torch.device
-    ) -> None:
-        super().__init__()
-        shape = (rows, heads, seq_len, head_dim)  # [R, H, S, D]
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.k: torch.Tensor
-        self.v: torch.Tensor
+        self, layers: int, rows: int, heads: int, seq_len: int, head_dim: int, dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:  # fmt: skip
+        shape = (layers, rows, heads, seq_len, head_dim)  # [L, R, H, S, D]
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+
+    @property
+    def rows(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def seq_len(self) -> int:
+        return self.k.shape[3]
 
     def update(
-        self, rows: torch.Tensor, pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attend_len: int
+        self,
+        layer: int,
+        rows: torch.Tensor,
+        pos: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        attend_len: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k, v [B, H, T, D] of `rows` [B] at positions `pos` [B, T]; return each row's keys and
         values for positions [0, attend_len) as [B, H, L, D]."""
+        kc, vc = self.k[layer], self.v[layer]  # [R, H, S, D] views
         index = (rows[:, None], slice(None), pos)  # selects [B, T, H, D]
-        self.k[index] = k.transpose(1, 2)
-        self.v[index] = v.transpose(1, 2)
-        return self.k[rows, :, :attend_len], self.v[rows, :, :attend_len]
+        kc[index] = k.transpose(1, 2)
+        vc[index] = v.transpose(1, 2)
+        return kc[rows, :, :attend_len], vc[rows, :, :attend_len]
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, layer: int) -> None:
         super().__init__()
         self.heads = heads
+        self.layer = layer
         self.c_attn = nn.Linear(dim, 3 * dim)
         self.c_proj = nn.Linear(dim, dim)
 
@@ -55,7 +73,7 @@ class Attention(nn.Module):
         b, t, c = x.shape
         q, k, v = self.c_attn(x).split(c, dim=-1)
         q, k, v = (y.view(b, t, self.heads, -1).transpose(1, 2) for y in (q, k, v))  # [B, H, T, D]
-        k, v = cache.update(rows, pos, k, v, mask.shape[-1])
+        k, v = cache.update(self.layer, rows, pos, k, v, mask.shape[-1])
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scale 1/sqrt(D), as GPT-2
         return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
 
@@ -71,10 +89,10 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, layer: int) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, layer)
         self.ln_2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim)
 
@@ -89,7 +107,7 @@ class Transformer(nn.Module):
     def __init__(self, args: ModelArgs) -> None:
         super().__init__()
         dim = args.gpt_n_model_channels
-        self.h = nn.ModuleList(Block(dim, args.gpt_n_heads) for _ in range(args.gpt_layers))
+        self.h = nn.ModuleList(Block(dim, args.gpt_n_heads, i) for i in range(args.gpt_layers))
         self.ln_f = nn.LayerNorm(dim)
 
 
@@ -107,7 +125,6 @@ class GPT(nn.Module):
         self.transformer = Transformer(args)
         self.final_norm = nn.LayerNorm(dim)
         self.mel_head = nn.Linear(dim, args.gpt_num_audio_tokens)
-        self.caches: list[KVCache] = []
 
     # --- conditioning and prompt ---------------------------------------------------------------
 
@@ -140,34 +157,28 @@ class GPT(nn.Module):
 
     # --- the stack -------------------------------------------------------------------------------
 
-    def setup_cache(self, rows: int, seq_len: int, dtype: torch.dtype, device: torch.device) -> None:
-        """(Re)allocate the KV cache for `rows` sequences of up to `seq_len` positions."""
+    def new_cache(self, rows: int, seq_len: int, dtype: torch.dtype, device: torch.device) -> KVCache:
+        """A zeroed KV cache for `rows` sequences of up to `seq_len` positions."""
         a = self.args
-        self.caches = [
-            KVCache(rows, a.gpt_n_heads, seq_len, a.head_dim, dtype, device) for _ in range(a.gpt_layers)
-        ]
-
-    @property
-    def cache_shape(self) -> tuple[int, int]:
-        """(rows, seq_len) of the allocated cache, (0, 0) when none is."""
-        if not self.caches:
-            return (0, 0)
-        return (self.caches[0].k.shape[0], self.caches[0].k.shape[2])
+        return KVCache(a.gpt_layers, rows, a.gpt_n_heads, seq_len, a.head_dim, dtype, device)
 
     def forward(
-        self, emb: torch.Tensor, pos: torch.Tensor, rows: torch.Tensor, attend_len: int | None = None
+        self,
+        emb: torch.Tensor,
+        pos: torch.Tensor,
+        cache: KVCache,
+        rows: torch.Tensor,
+        attend_len: int | None = None,
     ) -> torch.Tensor:
-        """Run the stack on embeddings [B, T, dim] at sequence positions `pos` [B, T] of cache
-        `rows` [B], attending to positions [0, attend_len) of each row (default: the whole cache).
+        """Run the stack on embeddings [B, T, dim] at sequence positions `pos` [B, T] of `cache`
+        rows `rows` [B], attending to positions [0, attend_len) of each row (default: all of them).
         Returns the hidden states after GPT-2's own ln_f, [B, T, dim]."""
-        if not self.caches:
-            raise RuntimeError("setup_cache() must be called before the GPT runs")
-        seq_len = attend_len if attend_len is not None else self.caches[0].k.shape[2]
+        seq_len = attend_len if attend_len is not None else cache.seq_len
         # Each position sees every cached position up to its own: causal within the new tokens.
         mask = torch.arange(seq_len, device=pos.device) <= pos[:, :, None]  # [B, T, S]
         mask = mask[:, None]  # [B, 1, T, S]
         x = emb
-        for block, cache in zip(self.transformer.h, self.caches, strict=True):
+        for block in self.transformer.h:
             x = block(x, cache, rows, pos, mask)
         return self.transformer.ln_f(x)
 
