@@ -1,0 +1,365 @@
+"""Named voices that survive restarts: built-in studio voices (read-only) plus voices stored on disk.
+
+Layout of the voices directory (one file per voice, so a broken file costs only that voice):
+
+    <slug>_<hash>.safetensors           a voice: tensors + its record (see codec.py)
+    .tmp-<random>.voice-part            a write in progress; removed at start-up if a crash left it
+    <slug>_<hash>.safetensors.unloadable-<UTC>   an unreadable file set aside when its name was reused
+
+Writes go to a temp file in the same directory, are fsync'ed, renamed over the old file with
+os.replace and the directory is fsync'ed: after a crash there is either the old voice or the new
+one, never half of one. Files that cannot be read are logged and left where they are.
+
+One process owns a directory. Threads: mutations hold a lock; reads work on an immutable snapshot
+of the index, so `get` never waits on a write.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import difflib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xtts_server.errors import InvalidRequest, VoiceNotFound
+from xtts_server.inference.voice import Voice
+from xtts_server.voices.clips import ClipInfo
+from xtts_server.voices.codec import (
+    CorruptVoiceFile,
+    decode_voice,
+    encode_voice,
+    incompatibility,
+    voice_to_json,
+)
+from xtts_server.voices.errors import VoiceExists, VoiceReadOnly, VoiceStorageError
+from xtts_server.voices.info import ModelSignature, Source, VoiceInfo, utc_now
+from xtts_server.voices.names import file_stem, name_key, validate_name
+
+logger = logging.getLogger(__name__)
+
+SUFFIX = ".safetensors"
+TEMP_PREFIX = ".tmp-"
+TEMP_SUFFIX = ".voice-part"
+UNLOADABLE_MARK = ".unloadable-"
+
+BuiltinVoices = Mapping[str, Voice] | Callable[[], Mapping[str, Voice]]
+
+
+class _Entry:
+    """One known voice. `voice` is the CPU copy (None for a built-in, fetched from its mapping)."""
+
+    __slots__ = ("_lock", "_on_device", "info", "path", "voice")
+
+    def __init__(self, info: VoiceInfo, voice: Voice | None, path: Path | None) -> None:
+        self.info = info
+        self.voice = voice
+        self.path = path
+        self._on_device: Voice | None = None
+        self._lock = threading.Lock()
+
+    def on_device(self, device: torch.device, builtin: Mapping[str, Voice]) -> Voice:
+        cached = self._on_device
+        if cached is not None:
+            return cached
+        with self._lock:  # one copy per entry even when many threads ask at once
+            if self._on_device is None:
+                voice = self.voice if self.voice is not None else builtin[self.info.name]
+                self._on_device = voice.to(device)
+            return self._on_device
+
+
+class VoiceStore:
+    """Cloned and imported voices persisted in `directory`, plus read-only built-in voices.
+
+    `builtin`: the model's studio voices by name, or a function returning them (called once, here).
+    `signature`: the loaded model's fingerprint and tensor shapes; stored voices that do not fit are
+    refused at load with a logged error. `device`: where `get` puts the tensors (copied once, cached).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        builtin: BuiltinVoices | None = None,
+        signature: ModelSignature | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.directory = Path(directory)
+        self.signature = signature
+        self.device = torch.device(device)
+        self._lock = threading.RLock()
+        self._builtin: Mapping[str, Voice] = (builtin() if callable(builtin) else builtin) or {}
+        self._entries: dict[
+            str, _Entry
+        ] = {}  # key -> entry; replaced whole on each change (readers copy-free)
+        self.skipped: dict[Path, str] = {}  # files found at start-up and not loaded, with the reason
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VoiceStorageError(
+                f"cannot create the voices directory {str(self.directory)!r}: {exc}"
+            ) from exc
+        entries: dict[str, _Entry] = {}
+        fingerprint = signature.fingerprint if signature else None
+        for name in self._builtin:
+            key = name_key(name)
+            if key in entries:
+                logger.warning(
+                    "built-in voice %r has the same name as %r; only the first is used",
+                    name,
+                    entries[key].info.name,
+                )
+                continue
+            entries[key] = _Entry(VoiceInfo(name, "builtin", None, fingerprint), None, None)
+        self._entries = entries
+        self._load_directory()
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    def _load_directory(self) -> None:
+        entries = dict(self._entries)
+        try:
+            paths = sorted(self.directory.iterdir())
+        except OSError as exc:
+            raise VoiceStorageError(
+                f"cannot list the voices directory {str(self.directory)!r}: {exc}"
+            ) from exc
+        for path in paths:
+            if path.name.startswith(TEMP_PREFIX) and path.name.endswith(TEMP_SUFFIX):
+                try:
+                    path.unlink()
+                    logger.info("removed %s, left by an interrupted write", path)
+                except OSError as exc:
+                    logger.warning("cannot remove the leftover temp file %s: %s", path, exc)
+                continue
+            if path.suffix != SUFFIX or path.name.startswith("."):
+                continue
+            loaded = self._read(path)
+            if loaded is None:
+                continue
+            info, voice = loaded
+            key = name_key(info.name)
+            other = entries.get(key)
+            if other is not None and other.info.builtin:
+                self._skip(
+                    path, f"voice {info.name!r} has the name of a built-in voice; the built-in is used"
+                )
+                continue
+            if other is not None:
+                # Two files for one name (copied in by hand, or a crash between write and cleanup):
+                # the newer one wins; the other stays on disk.
+                older, newer = sorted([other, _Entry(info, voice, path)], key=lambda e: e.info.created or "")
+                self._skip(
+                    older.path, f"another file holds a newer version of voice {info.name!r}: {newer.path}"
+                )
+                entries[key] = newer
+                continue
+            entries[key] = _Entry(info, voice, path)
+        self._entries = entries
+        stored = sum(1 for e in entries.values() if not e.info.builtin)
+        logger.info(
+            "voices: %d stored in %s, %d built-in, %d files skipped",
+            stored,
+            self.directory,
+            len(entries) - stored,
+            len(self.skipped),
+        )
+
+    def _read(self, path: Path) -> tuple[VoiceInfo, Voice] | None:
+        try:
+            info, voice = decode_voice(path.read_bytes())
+            validate_name(info.name)
+        except (OSError, CorruptVoiceFile, InvalidRequest) as exc:
+            self._skip(path, f"unreadable voice file ({exc}); it is left in place")
+            return None
+        reason = incompatibility(voice, self.signature)
+        if reason is not None:
+            self._skip(
+                path, f"voice {info.name!r} does not fit the loaded model: {reason}; it is left in place"
+            )
+            return None
+        fingerprint = self.signature.fingerprint if self.signature else None
+        if fingerprint and info.model and info.model != fingerprint:
+            logger.warning(
+                "voice %r (%s) was made with model %r, the loaded model is %r; using it anyway",
+                info.name,
+                path,
+                info.model,
+                fingerprint,
+            )
+        return info, voice
+
+    def _skip(self, path: Path | None, reason: str) -> None:
+        if path is None:
+            return
+        logger.error("skipping %s: %s", path, reason)
+        self.skipped[path] = reason
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name_key(name) in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _entry(self, name: str) -> _Entry:
+        entry = self._entries.get(name_key(name)) if isinstance(name, str) else None
+        if entry is None:
+            raise VoiceNotFound(self._not_found_message(name))
+        return entry
+
+    def _not_found_message(self, name: object) -> str:
+        names = sorted((e.info.name for e in self._entries.values()), key=str.casefold)
+        if not names:
+            return f"no voice named {name!r}; there are no voices yet: clone one first"
+        close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        return f"no voice named {name!r}; {hint}known voices: {shown}"
+
+    def get(self, name: str) -> Voice:
+        """The voice's tensors on the store's device (cached after the first call)."""
+        return self._entry(name).on_device(self.device, self._builtin)
+
+    def info(self, name: str) -> VoiceInfo:
+        return self._entry(name).info
+
+    def list(self, *, builtin: bool | None = None) -> builtins.list[VoiceInfo]:
+        """All voices sorted by name (case-insensitive); `builtin` True/False keeps only those."""
+        infos = [e.info for e in self._entries.values() if builtin is None or e.info.builtin == builtin]
+        return sorted(infos, key=lambda i: (name_key(i.name), i.name))
+
+    def export(self, name: str) -> dict[str, Any]:
+        """Record and latents as plain JSON (latents in the layout of coqui's /clone_speaker)."""
+        entry = self._entry(name)
+        voice = entry.voice if entry.voice is not None else self._builtin[entry.info.name]
+        return {**entry.info.to_dict(), **voice_to_json(voice)}
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        voice: Voice,
+        *,
+        source: Source = "cloned",
+        clips_info: Sequence[ClipInfo] = (),
+        overwrite: bool = False,
+        origin: str | None = None,
+    ) -> VoiceInfo:
+        """Store a voice under `name`. Raises InvalidRequest (bad name or tensors), VoiceExists (the
+        name is taken and not `overwrite`), VoiceReadOnly (a built-in's name), VoiceStorageError."""
+        display = validate_name(name)
+        if source not in ("cloned", "imported"):
+            raise ValueError(f"source must be 'cloned' or 'imported', got {source!r}")
+        reason = incompatibility(voice, self.signature)
+        if reason is not None:
+            raise InvalidRequest(f"voice {display!r} cannot be stored: {reason}")
+        cpu_voice = Voice(
+            voice.gpt_cond_latent.detach().to("cpu", torch.float32).clone(),
+            voice.speaker_embedding.detach().to("cpu", torch.float32).clone(),
+        )
+        info = VoiceInfo(
+            name=display,
+            source=source,
+            created=utc_now(),
+            model=self.signature.fingerprint if self.signature else None,
+            clips=tuple(clips_info),
+            origin=origin,
+        )
+        data = encode_voice(cpu_voice, info)
+        key = name_key(display)
+        path = self.directory / (file_stem(key) + SUFFIX)
+        with self._lock:
+            existing = self._entries.get(key)
+            if existing is not None and existing.info.builtin:
+                raise VoiceReadOnly(
+                    f"{existing.info.name!r} is a built-in voice and cannot be replaced; choose another name"
+                )
+            if existing is not None and not overwrite:
+                raise VoiceExists(
+                    f"a voice named {existing.info.name!r} already exists; delete it first "
+                    f"or choose another name (names are case-insensitive)"
+                )
+            if path.exists() and (existing is None or existing.path != path):
+                self._set_aside(path)
+            try:
+                _write_atomic(self.directory, path, data)
+                if existing is not None and existing.path is not None and existing.path != path:
+                    existing.path.unlink(missing_ok=True)  # an older file name for the same voice
+                    _fsync_directory(self.directory)
+            except OSError as exc:
+                raise VoiceStorageError(f"could not save voice {display!r}: {exc}") from exc
+            self._entries = {**self._entries, key: _Entry(info, cpu_voice, path)}
+        logger.info("voice %r stored (%s, %d clips) in %s", display, source, len(info.clips), path.name)
+        return info
+
+    def delete(self, name: str) -> VoiceInfo:
+        """Remove a stored voice; raises VoiceNotFound, VoiceReadOnly (built-in), VoiceStorageError."""
+        with self._lock:
+            entry = self._entry(name)
+            if entry.info.builtin or entry.path is None:
+                raise VoiceReadOnly(f"{entry.info.name!r} is a built-in voice and cannot be deleted")
+            try:
+                entry.path.unlink(missing_ok=True)  # unlink is atomic: the file is whole or gone
+                _fsync_directory(self.directory)
+            except OSError as exc:
+                raise VoiceStorageError(f"could not delete voice {entry.info.name!r}: {exc}") from exc
+            entries = dict(self._entries)
+            del entries[name_key(entry.info.name)]
+            self._entries = entries
+        logger.info("voice %r deleted", entry.info.name)
+        return entry.info
+
+    def _set_aside(self, path: Path) -> None:
+        """A file no loaded voice owns is in the way (unreadable, or for another model): keep it."""
+        aside = path.with_name(path.name + UNLOADABLE_MARK + utc_now().replace(":", ""))
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            raise VoiceStorageError(f"cannot move the unloadable file {path} aside: {exc}") from exc
+        logger.warning("moved the unloadable voice file %s to %s to reuse its name", path, aside.name)
+        self.skipped.pop(path, None)
+        self.skipped[aside] = "set aside: unloadable, its name was reused"
+
+    def names(self) -> Iterable[str]:
+        return [i.name for i in self.list()]
+
+
+def _write_atomic(directory: Path, path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers and crashes see the old file or the new one, whole."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename or unlink durable (POSIX); a no-op where directories cannot be opened (Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
+    finally:
+        os.close(fd)
