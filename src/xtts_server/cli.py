@@ -44,6 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="pickle the config as a dict (as coqui-tts 0.28 rewrites it)",
     )
 
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Run the HTTP server. Every flag can also be set as XTTS_<FLAG> in the environment "
+        "(e.g. XTTS_PORT=9000); flags win.",
+        argument_default=argparse.SUPPRESS,
+    )
+    serve.add_argument(
+        "--model-dir", help="a released XTTS v2 directory; without it coqui/XTTS-v2 is downloaded"
+    )
+    serve.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the Coqui Public Model License (or COQUI_TOS_AGREED=1)",
+    )
+    serve.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
+    serve.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, help="default 8000")
+    serve.add_argument("--voices-dir", help="where cloned voices are stored (default ./voices)")
+    serve.add_argument("--speakers-dir", help="folder of clips imported as voices at start-up")
+    serve.add_argument("--default-voice", help="voice used when a request names none")
+    serve.add_argument("--max-new-tokens", type=int, help="cap on audio tokens per sentence (default 602)")
+    serve.add_argument("--max-text-chars", type=int)
+    serve.add_argument("--max-upload-bytes", type=int)
+    serve.add_argument("--max-concurrent", type=int, help="syntheses running at once")
+    serve.add_argument("--max-queued", type=int, help="requests waiting beyond those; more get 503")
+    serve.add_argument("--no-warmup", dest="warmup", action="store_false")
+
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file")
     synth.add_argument("text")
     _add_model_args(synth)
@@ -77,11 +106,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             path = make_test_model(args.dir, args.size, args.seed, config_as_dict=args.config_as_dict)
             seconds = time.perf_counter() - started
             print(f"wrote a {args.size} random-weight XTTS v2 checkpoint to {path} in {seconds:.1f} s")
+        elif args.command == "serve":
+            return _serve(args)
         elif args.command == "synth":
             return _synth(args)
     except XTTSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from xtts_server.server.app import create_app
+    from xtts_server.server.settings import Settings
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    try:
+        settings = Settings(**flags)
+    except ValidationError as e:
+        print(f"error: invalid setting: {e}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
     return 0
 
 

@@ -1,0 +1,51 @@
+"""Server settings: command-line flags and XTTS_* environment variables (flags win)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XTTS_", extra="ignore")
+
+    # --- the model ---
+    model_dir: Path | None = Field(
+        default=None, description="released XTTS v2 directory; none = download coqui/XTTS-v2"
+    )
+    accept_license: bool = Field(
+        default=False, description="accept the Coqui Public Model License to download"
+    )
+    device: str = Field(default="auto", description="cpu, cuda, cuda:N or auto")
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    warmup: bool = Field(default=True, description="synthesize once at start-up before /ready says yes")
+
+    # --- network ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # --- voices ---
+    voices_dir: Path = Field(default=Path("voices"), description="where cloned voices are stored")
+    speakers_dir: Path | None = Field(
+        default=None,
+        description="folder of clips imported as voices at start-up (file per voice or folder per voice)",
+    )
+    default_voice: str | None = Field(default=None, description="voice used when a request names none")
+
+    # --- limits ---
+    max_new_tokens: int = Field(
+        default=602, ge=1, le=602, description="server-wide cap on audio tokens per sentence"
+    )
+    max_text_chars: int = Field(default=5000, ge=1, description="longest text one request may send")
+    max_upload_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="largest voice upload (all clips)"
+    )
+    max_clips: int = Field(default=10, ge=1, description="most clips per voice")
+    max_concurrent: int = Field(default=4, ge=1, description="syntheses running at once")
+    max_queued: int = Field(default=32, ge=0, description="requests waiting beyond those; more get 503")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

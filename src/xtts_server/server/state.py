@@ -1,0 +1,145 @@
+"""What the server holds while it runs: settings, the model (once loaded), voices, the synthesizer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from xtts_server.errors import XTTSError
+from xtts_server.inference.voice import Voice
+from xtts_server.server.errors import NotReady, PayloadTooLarge
+from xtts_server.server.settings import Settings
+from xtts_server.server.synthesis import Synthesizer
+from xtts_server.tts import XTTS, AudioChunk
+from xtts_server.voices.engine import open_store
+from xtts_server.voices.importer import import_folder
+from xtts_server.voices.store import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class SpeakRequest:
+    """One synthesis, validated at the edge."""
+
+    text: str
+    language: str
+    voice: str | None
+    options: dict[str, object]  # GenerationOptions fields
+    stream_chunk_size: int = 20
+
+
+class ServerState:
+    def __init__(self, settings: Settings, tts: XTTS | None = None) -> None:
+        self.settings = settings
+        self.synth = Synthesizer(settings.max_concurrent, settings.max_queued)
+        self._tts = tts
+        self._voices: VoiceStore | None = None
+        self.ready = False
+        self.load_error: str | None = None
+        self.started = time.time()
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the model, open the voice store, import the speakers folder, warm up; then ready."""
+        try:
+            await asyncio.to_thread(self._start_blocking)
+        except Exception as e:  # reported by /ready; the process stays up for /health and logs
+            self.load_error = str(e) if isinstance(e, XTTSError) else f"{type(e).__name__}: {e}"
+            logger.error("start-up failed: %s", self.load_error, exc_info=not isinstance(e, XTTSError))
+            return
+        self.ready = True
+        logger.info("ready: %d voices, %s", len(self.voices.list()), self.tts.device)
+
+    def _start_blocking(self) -> None:
+        s = self.settings
+        if self._tts is None:
+            self._tts = XTTS.load(
+                s.model_dir, device=s.device, dtype=DTYPES[s.dtype], accept_license=s.accept_license
+            )
+        tts = self._tts
+        self._voices = open_store(tts, s.voices_dir)
+        if s.speakers_dir is not None:
+            import_folder(self._voices, s.speakers_dir, lambda clips: tts.clone_voice(clips))
+        if s.warmup:
+            started = time.perf_counter()
+            studio = tts.studio_voices
+            voice = tts.studio_voice(studio[0]) if studio else None
+            if voice is not None:
+                for _ in tts.stream("Warm up.", "en", voice, seed=0, max_new_tokens=8):
+                    pass
+            logger.info("warm-up took %.2f s", time.perf_counter() - started)
+
+    def shutdown(self) -> None:
+        self.synth.shutdown()
+
+    # --- access -----------------------------------------------------------------------------------
+
+    @property
+    def tts(self) -> XTTS:
+        if not self.ready or self._tts is None:
+            raise NotReady(
+                (self.load_error and f"the model failed to load: {self.load_error}") or "the model is loading"
+            )
+        return self._tts
+
+    @property
+    def voices(self) -> VoiceStore:
+        if self._voices is None:
+            raise NotReady("the model is loading")
+        return self._voices
+
+    def voice(self, name: str | None) -> Voice:
+        name = name or self.settings.default_voice
+        if not name:
+            from xtts_server.errors import InvalidRequest
+
+            raise InvalidRequest("no voice given: name a voice (GET /v1/voices lists them)")
+        return self.voices.get(name)
+
+    # --- synthesis --------------------------------------------------------------------------------
+
+    def check_text(self, text: str) -> None:
+        if len(text) > self.settings.max_text_chars:
+            raise PayloadTooLarge(
+                f"text is {len(text)} characters; this server accepts at most {self.settings.max_text_chars}"
+            )
+
+    async def speak(self, req: SpeakRequest) -> tuple[AudioChunk, AsyncGenerator[AudioChunk, None]]:
+        """Start a synthesis and wait for its first chunk, so that any error in the request (bad
+        voice, language, options, text) is raised before a response starts. Returns the first chunk
+        and an iterator over the rest."""
+        self.check_text(req.text)
+        tts = self.tts
+        voice = self.voice(req.voice)
+        options = dict(req.options)
+        cap = self.settings.max_new_tokens
+        requested = options.get("max_new_tokens")
+        options["max_new_tokens"] = min(cap, requested) if isinstance(requested, int) else cap
+
+        def produce(cancel: threading.Event) -> Iterator[AudioChunk]:
+            return tts.stream(
+                req.text,
+                req.language,
+                voice,
+                stream_chunk_size=req.stream_chunk_size,
+                cancel=cancel,
+                **options,
+            )
+
+        chunks = self.synth.stream(produce)
+        try:
+            first = await chunks.__anext__()
+        except BaseException:
+            await chunks.aclose()
+            raise
+        return first, chunks

@@ -1,0 +1,44 @@
+"""An in-process server on the tiny random checkpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from xtts_server.server.app import create_app
+from xtts_server.server.settings import Settings
+
+
+def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/ready").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"server not ready: {client.get('/ready').json()}")
+
+
+@pytest.fixture
+def make_client(tiny_tts, tmp_path: Path):  # type: ignore[no-untyped-def]
+    clients: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        fields: dict[str, object] = {"voices_dir": tmp_path / "voices", "warmup": False, **overrides}
+        client = TestClient(create_app(Settings(**fields), tts_model=tiny_tts))  # type: ignore[arg-type]
+        client.__enter__()
+        clients.append(client)
+        wait_ready(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    return make_client(default_voice="Ana Florence")  # type: ignore[no-any-return]
