@@ -211,6 +211,11 @@ class MuxedEncoder:
         return self._take()
 
     def finish(self) -> bytes:
+        if self._pts == 0:
+            # Nothing was encoded: a container with no audio packet (an Ogg Opus file without an
+            # end-of-stream page, an MP3 of one Info frame) is refused by decoders, so send one
+            # sample of silence instead.
+            self.encode(np.zeros(1, np.float32))
         self._container.mux(self._stream.encode(None))
         self._container.close()
         self._closed = True
