@@ -156,16 +156,15 @@ class MuxedEncoder:
 
     Whole, the muxer writes to a seekable buffer, so it can go back and fill in what it learns at the
     end (MP3: a Xing/LAME frame with the length and the encoder delay to trim; FLAC: STREAMINFO with
-    the sample count and MD5). Streamed, it writes to a pipe-like sink and those stay unknown, which
-    every decoder accepts.
+    the sample count and MD5). Streamed, it writes to a pipe-like sink and those stay "unknown", as
+    both formats allow for streams.
     """
 
     def __init__(self, spec: MuxSpec, sample_rate: int, whole: bool) -> None:
-        self._whole = whole
         self._rate = sample_rate
         self._sample_format = spec.sample_format
         self._file: io.BytesIO | _StreamSink = io.BytesIO() if whole else _StreamSink()
-        # bitexact: no library version strings in the output, so bytes do not change with FFmpeg.
+        # bitexact: no library version strings in the output (the bytes stay the same across releases).
         options = {"fflags": "+bitexact", **spec.container_options}
         if not whole:
             options["flush_packets"] = "1"  # hand every packet to the sink as soon as it is muxed
