@@ -268,9 +268,11 @@ def test_voice_files_copied_in_by_hand_are_loaded(tmp_path: Path) -> None:
     store = open_store(target)
     assert store.info("alice").name == "ALICE"  # the newer of two files for one name wins
     assert same_voice(store.get("alice"), make_voice(2))
-    assert list(store.skipped) == [target / "from-a.safetensors"]
+    (aside,) = [n for n in files(target) if n.startswith("from-a.safetensors.duplicate-")]
+    assert list(store.skipped) == [target / aside]
     store.delete("alice")
-    assert files(target) == ["from-a.safetensors"]  # the other copy is still there for the operator
+    assert files(target) == [aside]  # the older copy is kept for the operator...
+    assert "alice" not in open_store(target)  # ...and does not come back after a delete
 
 
 def test_voices_of_another_width_are_refused_at_load(

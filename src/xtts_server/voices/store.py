@@ -2,13 +2,16 @@
 
 Layout of the voices directory (one file per voice, so a broken file costs only that voice):
 
-    <slug>_<hash>.safetensors           a voice: tensors + its record (see codec.py)
-    .tmp-<random>.voice-part            a write in progress; removed at start-up if a crash left it
-    <slug>_<hash>.safetensors.unloadable-<UTC>   an unreadable file set aside when its name was reused
+    <slug>_<hash>.safetensors        a voice: tensors + its record (see codec.py); any other
+                                     *.safetensors voice file copied in by hand is loaded too
+    .tmp-<random>.voice-part         a write in progress; removed at start-up if a crash left it
+    <file>.unloadable-<UTC>          an unreadable file set aside when its name was reused
+    <file>.duplicate-<UTC>           an older second file for one voice name, set aside at start-up
 
 Writes go to a temp file in the same directory, are fsync'ed, renamed over the old file with
 os.replace and the directory is fsync'ed: after a crash there is either the old voice or the new
-one, never half of one. Files that cannot be read are logged and left where they are.
+one, never half of one. Files that cannot be read (corrupt, or for a model of another width) are
+logged at each start and left where they are; nothing the user stored is ever deleted unasked.
 
 One process owns a directory. Threads: mutations hold a lock; reads work on an immutable snapshot
 of the index, so `get` never waits on a write.
@@ -49,6 +52,7 @@ SUFFIX = ".safetensors"
 TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".voice-part"
 UNLOADABLE_MARK = ".unloadable-"
+DUPLICATE_MARK = ".duplicate-"
 
 BuiltinVoices = Mapping[str, Voice] | Callable[[], Mapping[str, Voice]]
 
@@ -97,9 +101,8 @@ class VoiceStore:
         self.device = torch.device(device)
         self._lock = threading.RLock()
         self._builtin: Mapping[str, Voice] = (builtin() if callable(builtin) else builtin) or {}
-        self._entries: dict[
-            str, _Entry
-        ] = {}  # key -> entry; replaced whole on each change (readers copy-free)
+        # name key -> entry; replaced whole on each change, so readers need no lock
+        self._entries: dict[str, _Entry] = {}
         self.skipped: dict[Path, str] = {}  # files found at start-up and not loaded, with the reason
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -154,12 +157,13 @@ class VoiceStore:
                 )
                 continue
             if other is not None:
-                # Two files for one name (copied in by hand, or a crash between write and cleanup):
-                # the newer one wins; the other stays on disk.
+                # Two files for one name (copied in by hand): the newer wins; the older is renamed so
+                # that it is not loaded again (a later delete must not bring it back) and is kept.
                 older, newer = sorted([other, _Entry(info, voice, path)], key=lambda e: e.info.created or "")
-                self._skip(
-                    older.path, f"another file holds a newer version of voice {info.name!r}: {newer.path}"
-                )
+                try:
+                    self._set_aside(older.path, DUPLICATE_MARK, f"an older copy of voice {info.name!r}")
+                except VoiceStorageError as exc:
+                    self._skip(older.path, str(exc))
                 entries[key] = newer
                 continue
             entries[key] = _Entry(info, voice, path)
@@ -291,7 +295,7 @@ class VoiceStore:
                     f"or choose another name (names are case-insensitive)"
                 )
             if path.exists() and (existing is None or existing.path != path):
-                self._set_aside(path)
+                self._set_aside(path, UNLOADABLE_MARK, "an unloadable voice file holding this name")
             try:
                 _write_atomic(self.directory, path, data)
                 if existing is not None and existing.path is not None and existing.path != path:
@@ -320,16 +324,18 @@ class VoiceStore:
         logger.info("voice %r deleted", entry.info.name)
         return entry.info
 
-    def _set_aside(self, path: Path) -> None:
-        """A file no loaded voice owns is in the way (unreadable, or for another model): keep it."""
-        aside = path.with_name(path.name + UNLOADABLE_MARK + utc_now().replace(":", ""))
+    def _set_aside(self, path: Path | None, mark: str, what: str) -> None:
+        """Rename a file so that it is no longer loaded, keeping its data."""
+        if path is None:
+            return
+        aside = path.with_name(path.name + mark + utc_now().replace(":", ""))
         try:
             os.replace(path, aside)
         except OSError as exc:
-            raise VoiceStorageError(f"cannot move the unloadable file {path} aside: {exc}") from exc
-        logger.warning("moved the unloadable voice file %s to %s to reuse its name", path, aside.name)
+            raise VoiceStorageError(f"cannot move {what} ({path}) aside: {exc}") from exc
+        logger.warning("moved %s (%s) aside to %s; it is no longer loaded", what, path, aside.name)
         self.skipped.pop(path, None)
-        self.skipped[aside] = "set aside: unloadable, its name was reused"
+        self.skipped[aside] = f"set aside: {what}"
 
     def names(self) -> Iterable[str]:
         return [i.name for i in self.list()]
