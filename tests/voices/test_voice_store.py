@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from voice_helpers import SIGNATURE, WIDTH, make_voice, same_voice
 
+import xtts_server
 from xtts_server.errors import InvalidRequest, VoiceNotFound
 from xtts_server.voices import (
     ClipInfo,
@@ -194,7 +195,11 @@ def test_crash_mid_write_keeps_old_version_and_temp_is_cleaned(tmp_path: Path) -
         store.add("alice", Voice(torch.zeros(1, 32, {WIDTH}), torch.zeros(1, 512, 1)), overwrite=True)
         """
     )
-    result = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, timeout=120)
+    src = str(Path(xtts_server.__file__).parents[1])  # the child imports the same package as we do
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-c", child, str(tmp_path)], capture_output=True, timeout=120, env=env
+    )
     assert result.returncode == 3, result.stderr.decode()
     assert len(temp_files(tmp_path)) == 1  # the interrupted write
 
