@@ -58,8 +58,10 @@ Decisions:
 - Bit rates: mp3 (CBR) and aac 64 kbit/s (32 at 8 kHz, 48 at 16 kHz); opus 32 kbit/s constrained VBR
   (24 below 24 kHz: at 16 kbit/s and 8 kHz FFmpeg's own Opus decoder garbles the SILK layer).
 - A stream in which nothing was encoded still makes a file decoders open: one sample of silence.
-- Known reader limits: a streamed FLAC says "length unknown" (as FLAC allows) and libsndfile then
-  cannot read it to the end (FFmpeg can); a bare MP3 or ADTS stream
+- Chromium 156 decodes (`decodeAudioData`) and plays (`<audio>`, chunked HTTP with no length) every
+  format here, whole and streamed. Known reader limits: a streamed FLAC says "length unknown" (as
+  FLAC allows); libsndfile then cannot read it to the end (FFmpeg can), and Chromium's `<audio>`
+  stops at the start of its last block (up to 96 ms early at 24 kHz). A bare MP3 or ADTS stream
   decodes with the codec's priming silence at the start (MP3 1105 samples, AAC 1024).
 """
 

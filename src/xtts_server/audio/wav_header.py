@@ -1,8 +1,9 @@
 """RIFF/WAVE headers for mono 16-bit PCM, µ-law and A-law, with known or unknown length.
 
 A whole file gets the real sizes. A streamed file is sent before its length is known, so its RIFF and
-data sizes are 0xFFFFFFFF, as FFmpeg writes them to a pipe: FFmpeg (so Chromium and PyAV), libsndfile
-(soundfile) and Python's `wave` read such a file up to the end of the bytes they are given.
+data sizes are 0xFFFFFFFF, as FFmpeg writes them to a pipe. Checked to read up to the end of the bytes
+given: FFmpeg (PyAV, the CLI), libsndfile (soundfile), Python's `wave`, and Chromium 156 (both
+`decodeAudioData` and an `<audio>` element fed over chunked HTTP with no length).
 
 Layouts (little-endian, as RIFF is):
 - PCM: `RIFF <size> WAVE`, a 16-byte `fmt ` (tag 1), `data <size>`: the 44-byte canonical header.
