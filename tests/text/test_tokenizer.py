@@ -111,3 +111,10 @@ def test_from_file_round_trip(tmp_path: Path, tokenizer: Tokenizer) -> None:
     path = tmp_path / "vocab.json"
     path.write_text(build_test_vocab(), encoding="utf-8")
     assert Tokenizer.from_file(path).encode("Hello there.", "en") == tokenizer.encode("Hello there.", "en")
+
+
+def test_warm_up_loads_every_installed_language(tokenizer: Tokenizer) -> None:
+    warmed = tokenizer.warm_up()
+    assert {"en", "ko", "hi"} <= set(warmed)
+    assert set(warmed) <= set(LANGUAGES)
+    assert tokenizer.warm_up(["en-US"]) == ["en"]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
 
-from xtts_server.errors import InvalidText, ModelLoadError, UnsupportedLanguage
-from xtts_server.text.languages import LANGUAGES, base_language, char_limit
+from xtts_server.errors import InvalidText, MissingExtra, ModelLoadError, UnsupportedLanguage
+from xtts_server.text.languages import LANGUAGES, base_language, char_limit, normalize_language
 from xtts_server.text.normalize import normalize_text
 
 _REQUIRED_TOKENS = ("[START]", "[STOP]", "[SPACE]", "[UNK]")
@@ -109,6 +110,24 @@ class Tokenizer:
         cleaned = normalize_text(_prepare(text), lang)
         return list(self._hf.encode(f"{tag}{cleaned}".replace(" ", "[SPACE]")).ids)
 
+    def warm_up(self, languages: Iterable[str] | None = None) -> list[str]:
+        """Load each language's front end now (pypinyin's dictionary takes ~1 s on first use).
+
+        With `languages=None`, every language of this vocab whose extra is installed; returns the
+        languages warmed. Naming a language whose extra is missing raises MissingExtra.
+        """
+        warmed = []
+        for code in self.languages if languages is None else languages:
+            lang = base_language(code)
+            try:
+                self.encode(_WARM_UP_TEXT.get(lang, "1"), lang)
+            except MissingExtra:
+                if languages is not None:
+                    raise
+                continue
+            warmed.append(normalize_language(lang))
+        return warmed
+
     def decode(self, ids: list[int]) -> str:
         """Rough text of token ids ([SPACE] as a space, [STOP] and [UNK] dropped), for logs and tests."""
         text = self._hf.decode(ids, skip_special_tokens=False).replace(" ", "")
@@ -117,6 +136,9 @@ class Tokenizer:
     def char_limit(self, language: str) -> int:
         """Characters per chunk the model was trained on for this language (see `languages.CHAR_LIMITS`)."""
         return char_limit(language)
+
+
+_WARM_UP_TEXT = {"zh": "你好, 1", "ja": "東京, 1", "ko": "안녕, 1"}
 
 
 def _prepare(text: str) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _DIGITS = "零一二三四五六七八九"
+# Beyond this many digits a number is read digit by digit (the largest unit, 载, is 10^44).
+_LONGEST_WITH_UNITS = 1000
 _LIANG = "两"  # "two" before a unit of hundred or more: 两千, not 二千
 _POINT = "点"
 # Units and their powers of ten, in the "mid" numbering system (万 = 10^4, 亿 = 10^8, 兆 = 10^12 ...).
@@ -101,6 +103,8 @@ def number_to_chinese(number: str, *, use_units: bool = True, use_liang: bool = 
         raise ValueError(f"more than one decimal point in {number!r}")
     whole, fraction = parts[0], (parts[1] if len(parts) == 2 else "")
     # A single digit is never given units; with use_units off, every digit is read alone.
+    if len(whole) > _LONGEST_WITH_UNITS:
+        use_units = False  # the reference recurses too deep here and raises; we read the digits
     symbols: list[_Symbol] = (
         _with_units(whole) if use_units and len(whole) > 1 else [_Digit(int(c)) for c in whole]
     )

@@ -13,7 +13,7 @@ from num2words import num2words
 
 from xtts_server.text.normalize.czech_ordinals import LARGEST_ORDINAL, czech_ordinal
 from xtts_server.text.normalize.hindi_numbers import POINT_WORD as HINDI_POINT
-from xtts_server.text.normalize.hindi_numbers import hindi_cardinal, hindi_digits
+from xtts_server.text.normalize.hindi_numbers import hindi_digits, hindi_number
 
 # The word num2words itself puts between whole and fraction, per language.
 _POINT_WORDS: dict[str, str] = {
@@ -44,7 +44,7 @@ def _digit_by_digit(digits: str, lang: str) -> str:
 def integer_words(digits: str, lang: str) -> str:
     """An integer the reference could not read: Hindi words, else the whole number, else its digits."""
     if lang == "hi":
-        return hindi_cardinal(int(digits))
+        return hindi_number(digits)
     try:
         return str(num2words(int(digits), lang=lang))
     except Exception:  # too large for this language's num2words
@@ -62,7 +62,7 @@ def ordinal_words(match: re.Match[str], lang: str) -> str:
     digits = match.group(1)
     if lang == "cs":
         at_text_end = match.end() >= len(match.string.rstrip())
-        value = int(digits)
+        value = int(digits) if len(digits) <= 4 else 0  # longer ones are never ordinals here
         if not at_text_end and 1 <= value <= LARGEST_ORDINAL:
             return czech_ordinal(value)
         # A number ending the text, or a year, is a cardinal followed by a full stop.

@@ -42,6 +42,14 @@ def hindi_digits(digits: str) -> str:
     return " ".join(_UNDER_HUNDRED[int(d)] for d in digits if d.isdigit())
 
 
+def hindi_number(digits: str) -> str:
+    """An ASCII digit string in Hindi words; long strings digit by digit without converting to int."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(DIGIT_BY_DIGIT_FROM)):
+        return hindi_digits(digits)
+    return hindi_cardinal(int(significant))
+
+
 def hindi_cardinal(value: int) -> str:
     """A non-negative integer in Hindi words: 1234567 -> "बारह लाख चौंतीस हज़ार पाँच सौ सड़सठ"."""
     if value < 0:
@@ -72,12 +80,12 @@ _INTEGER = re.compile(r"[0-9]+")
 
 def hindi_decimal(whole: str, fraction: str) -> str:
     """ "12", "5" -> "बारह दशमलव पाँच" (the fraction digit by digit)."""
-    return f"{hindi_cardinal(int(whole))} {POINT_WORD} {hindi_digits(fraction)}"
+    return f"{hindi_number(whole)} {POINT_WORD} {hindi_digits(fraction)}"
 
 
 def _amount(number: str) -> str:
     whole, _, fraction = number.partition(".")
-    return hindi_decimal(whole, fraction) if fraction else hindi_cardinal(int(whole))
+    return hindi_decimal(whole, fraction) if fraction else hindi_number(whole)
 
 
 def _currency(match: re.Match[str]) -> str:
@@ -94,5 +102,5 @@ def expand_hindi_numbers(text: str) -> str:
     text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = _CURRENCY.sub(_currency, text)
     text = _DECIMAL.sub(lambda m: hindi_decimal(m.group(1), m.group(2)), text)
-    text = _ORDINAL.sub(lambda m: hindi_cardinal(int(m.group(1))), text)
-    return _INTEGER.sub(lambda m: hindi_cardinal(int(m.group(0))), text)
+    text = _ORDINAL.sub(lambda m: hindi_number(m.group(1)), text)
+    return _INTEGER.sub(lambda m: hindi_number(m.group(0)), text)

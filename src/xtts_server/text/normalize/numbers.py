@@ -39,10 +39,10 @@ _ORDINAL_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 _INTEGER = re.compile(r"[0-9]+")
 # Currency amounts with the sign before or after; EUR lists the sign-after form first.
-_CURRENCY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("GBP", re.compile(r"((£[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+£))")),
-    ("USD", re.compile(r"((\$[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+\$))")),
-    ("EUR", re.compile(r"(([0-9\.\,]*[0-9]+€)|((€[0-9\.\,]*[0-9]+)))")),
+_CURRENCY_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("GBP", "£", re.compile(r"((£[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+£))")),
+    ("USD", "$", re.compile(r"((\$[0-9\.\,]*[0-9]+)|([0-9\.\,]*[0-9]+\$))")),
+    ("EUR", "€", re.compile(r"(([0-9\.\,]*[0-9]+€)|((€[0-9\.\,]*[0-9]+)))")),
 )
 # Thousands groups: "1,000,000.5" in English and Russian, "1.000.000,5" elsewhere. In the second
 # pattern the reference's "." is unescaped and so matches any character; only dots are removed.
@@ -88,7 +88,9 @@ def _currency_words(match: re.Match[str], lang: str, currency: str) -> str:
 
 
 def _expand_currencies(text: str, lang: str) -> str:
-    for currency, pattern in _CURRENCY_PATTERNS:
+    for currency, sign, pattern in _CURRENCY_PATTERNS:
+        if sign not in text:
+            continue  # same result; the pattern's backtracking is cubic on long digit runs
         try:
             text = pattern.sub(lambda m, c=currency: _currency_words(m, lang, c), text)  # type: ignore[misc]
         except _CurrencyUnreadable:
@@ -116,9 +118,8 @@ def _decimal_words(match: re.Match[str], lang: str) -> str:
 
 
 def _ordinal_words(match: re.Match[str], lang: str) -> str:
-    value = int(match.group(1))
     return _or_fallback(
-        lambda: str(num2words(value, ordinal=True, lang=lang)),
+        lambda: str(num2words(int(match.group(1)), ordinal=True, lang=lang)),
         lambda: fallbacks.ordinal_words(match, lang),
     )
 
