@@ -287,3 +287,31 @@ def test_life_cycle() -> None:
 def test_bad_input_rate() -> None:
     with pytest.raises(ValueError, match="input_rate"):
         StreamEncoder(parse_format("wav"), input_rate=0)
+
+
+# ---------------------------------------------------------------- with the engine
+
+
+def test_engine_stream_to_bytes(tiny_tts, tiny_voice) -> None:  # type: ignore[no-untyped-def]
+    """XTTS.stream's chunks (numpy float32, some possibly empty) go straight in."""
+    chunks = [
+        chunk.audio
+        for chunk in tiny_tts.stream(
+            "Hello there.", "en", tiny_voice, seed=1, stream_chunk_size=2, max_new_tokens=6
+        )
+    ]
+    assert len(chunks) >= 3
+    audio = np.concatenate(chunks)
+    for name, rate in (("wav", 24000), ("opus", 48000), ("mulaw_wav", 8000)):
+        fmt = parse_format(name, rate)
+        encoder = StreamEncoder(fmt, input_rate=tiny_tts.sample_rate)
+        sent = [encoder.encode(chunk) for chunk in chunks]
+        sent.append(encoder.finish())
+        assert any(sent[:-1])  # bytes leave before the end
+        whole = encode_whole(audio, fmt, input_rate=tiny_tts.sample_rate)
+        if name == "opus":
+            assert b"".join(sent) == whole
+            continue
+        samples, _ = sf.read(io.BytesIO(b"".join(sent)), dtype="int16")
+        assert len(samples) == round(audio.size * rate / tiny_tts.sample_rate)
+        np.testing.assert_array_equal(samples, sf.read(io.BytesIO(whole), dtype="int16")[0])

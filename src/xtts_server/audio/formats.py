@@ -93,7 +93,7 @@ class _FormatSpec:
 
 
 _FORMATS: dict[str, _FormatSpec] = {
-    "pcm": _FormatSpec(SAMPLE_RATES, 24000, "pcm", ("pcm_s16le", "s16le", "raw", "l16", "linear16")),
+    "pcm": _FormatSpec(SAMPLE_RATES, 24000, "pcm", ("pcm_s16le", "s16le", "raw", "linear16")),
     "wav": _FormatSpec(SAMPLE_RATES, 24000, "wav", ("wave", "pcm_wav", "wav_pcm")),
     "mp3": _FormatSpec(SAMPLE_RATES, 24000, "mp3", ("mpeg", "mpga")),
     "opus": _FormatSpec(OPUS_SAMPLE_RATES, 24000, "opus", ("ogg", "ogg_opus", "opus_ogg")),
@@ -157,16 +157,23 @@ def parse_format(name: str, sample_rate: int | None = None) -> AudioFormat:
     return AudioFormat(canonical, rate, media_type, spec.extension, _bit_rate(canonical, rate))
 
 
+_MEDIA_TYPES = {
+    "wav": "audio/wav",
+    "mulaw_wav": "audio/wav",
+    "alaw_wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg; codecs=opus",
+    "flac": "audio/flac",
+    "aac": "audio/aac",
+}
+
+
 def _media_type(name: str, rate: int) -> str:
     if name == "pcm":
         return f"audio/pcm; rate={rate}; channels=1; format=s16le"
-    if name in ("wav", "mulaw_wav", "alaw_wav"):
-        return "audio/wav"
     if name in ("mulaw", "alaw"):
         return f"audio/{'PCMU' if name == 'mulaw' else 'PCMA'}; rate={rate}; channels=1"  # RFC 4856
-    return {"mp3": "audio/mpeg", "opus": "audio/ogg; codecs=opus", "flac": "audio/flac", "aac": "audio/aac"}[
-        name
-    ]
+    return _MEDIA_TYPES[name]
 
 
 def _bit_rate(name: str, rate: int) -> int | None:
