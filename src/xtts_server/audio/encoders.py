@@ -173,14 +173,16 @@ class MuxedEncoder:
             stream = cast(
                 AudioStream,
                 self._container.add_stream(
-                    spec.codec, rate=sample_rate, layout="mono", options=dict(spec.codec_options)
+                    spec.codec,
+                    rate=sample_rate,
+                    layout="mono",
+                    options={"flags": "+bitexact", **spec.codec_options},
                 ),
             )
             codec = stream.codec_context
             codec.format = spec.sample_format
             if spec.bit_rate is not None:
                 codec.bit_rate = spec.bit_rate
-            codec.flags |= av.codec.context.Flags.bitexact
             self._stream = stream
             # Opens the codec and writes the container header now, so the first bytes can leave
             # before the encoder has produced its first packet.
