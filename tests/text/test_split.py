@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 
 from xtts_server.text.languages import char_limit
-from xtts_server.text.split import IncrementalSplitter, split_sentences
+from xtts_server.text.split import _NON_SPACE, IncrementalSplitter, split_sentences
 
 ENGLISH = (
     'Hello Dr. Smith. It costs 3.5 dollars, or $3.50! Is that right? Yes… he said "no." '
@@ -193,3 +194,29 @@ def test_random_texts_split_the_same_whole_or_in_fragments_and_lose_nothing() ->
         for fragment in _fragments(text, rng, 4):
             released += splitter.push(fragment)
         assert released + splitter.flush() == expected, (text, lang, limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("xx.J. A", 4, ["xx.J", ".", "A"]),
+        ("xx.J. A. B", 4, ["xx.J", ".", "A. B"]),
+        ("3.5,?e.g.e.g.  Dr.、?.؟!Word.؟", 12, ["3.5,?e.g.e.g", ".", "Dr.、", "?.؟!Word.؟"]),
+    ],
+)
+def test_after_a_forced_cut_the_next_piece_is_scanned_afresh(
+    text: str, limit: int, expected: list[str]
+) -> None:
+    # The forced cut lands just before a dot that, read with the word before the cut ("J", "g"), would
+    # not end a sentence; the piece after the cut is decided on its own, whole or streamed.
+    assert split_sentences(text, "en", limit) == expected
+    splitter = IncrementalSplitter("en", limit)
+    released = [piece for char in text for piece in splitter.push(char)]
+    assert released + splitter.flush() == expected
+
+
+def test_the_splitter_drops_exactly_what_str_strip_drops() -> None:
+    # split.py finds the next non-space with a regex; it must agree with str.strip() everywhere.
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert (_NON_SPACE.match(char) is None) == char.isspace(), hex(code)

@@ -67,10 +67,11 @@ def _skip(text: str, start: int, chars: str) -> int:
     return start
 
 
-def decide(text: str, index: int, lang: str, abbrevs: frozenset[str]) -> tuple[Decision, int]:
+def decide(text: str, index: int, lang: str, abbrevs: frozenset[str], start: int = 0) -> tuple[Decision, int]:
     """Whether the terminator or line break at `index` ends a sentence, and where that sentence ends.
 
-    Returns (decision, end): `end` is just past the terminator run and any closing quotes/brackets.
+    `start` is where the sentence begins (the word before a dot is not read back past it). Returns
+    (decision, end): `end` is just past the terminator run and any closing quotes/brackets.
     """
     char = text[index]
     if char == "\n":
@@ -96,7 +97,7 @@ def decide(text: str, index: int, lang: str, abbrevs: frozenset[str]) -> tuple[D
         if text[following].islower():
             return Decision.CONTINUES, end
         if run == "." and run_end == end:
-            word = _WORD_BEFORE.search(text, 0, index)
+            word = _WORD_BEFORE.search(text, start, index)
             if word is not None:
                 token = word.group(1)
                 if token.lower() in abbrevs or (len(token) == 1 and token.isalpha()):
@@ -110,7 +111,9 @@ def is_candidate(char: str) -> bool:
     return char == "\n" or char in _LATIN_TERMINATORS or char in _HARD_TERMINATORS
 
 
-def _is_cjk(char: str) -> bool:
+def is_cjk(char: str) -> bool:
+    """Whether `char` is CJK (kana, ideographs, Hangul, full-width forms or CJK punctuation): text that
+    may be cut between two characters, since it does not separate words by spaces."""
     code = ord(char)
     return (
         0x3040 <= code <= 0x30FF  # kana
@@ -126,19 +129,19 @@ def long_cut(text: str, limit: int) -> int:
     """Where to cut the first piece off a sentence longer than `limit` (looks at text[:limit + 1] only).
 
     Prefers the last clause mark (",", ";", ":", "、" ...) in the second half of the window, then the
-    last space, then a place between two CJK characters; a single token longer than the limit (a URL)
-    is cut at the limit, the only place no rule can avoid breaking.
+    last space, then the last place next to a CJK character; a single token longer than the limit (a
+    URL) is cut at the limit, the only place no rule can avoid breaking.
     """
     window = text[: limit + 1]
     for position in range(limit - 1, limit // 2 - 1, -1):
         if window[position] in _CLAUSE_BREAKS and (
-            window[position + 1].isspace() or _is_cjk(window[position]) or _is_cjk(window[position + 1])
+            window[position + 1].isspace() or is_cjk(window[position]) or is_cjk(window[position + 1])
         ):
             return position + 1
     for position in range(limit, 0, -1):
         if window[position].isspace():
             return position
     for position in range(limit, 0, -1):
-        if _is_cjk(window[position - 1]) or _is_cjk(window[position]):
+        if is_cjk(window[position - 1]) or is_cjk(window[position]):
             return position
     return limit
