@@ -38,10 +38,12 @@ async def _read_clips(files: list[UploadFile], limit: int) -> list[tuple[str, by
 @router.post("", status_code=201)
 async def create_voice(
     state: State,
-    name: Annotated[str, Form(description="the new voice's name")],
     files: Annotated[
         list[UploadFile], File(description="1 or more reference clips (wav, mp3, flac, ogg, ...)")
     ],
+    # Not required by the schema: forms send an empty field as absent, and an empty name deserves
+    # the name rule (400), not "field required".
+    name: Annotated[str, Form(description="the new voice's name")] = "",
     overwrite: Annotated[bool, Form(description="replace a stored voice of that name")] = False,
 ) -> dict[str, Any]:
     """Clone a voice from 1..N clips and store it (it survives restarts)."""
