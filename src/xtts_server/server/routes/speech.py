@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -30,7 +31,9 @@ async def whole_response(
                 break
     finally:
         await rest.aclose()
-    body = encode_whole(np.concatenate(parts), fmt, first.sample_rate)
+    # Off the event loop: a long text's MP3/AAC/Opus takes ~10 ms per second of audio to encode,
+    # seconds for minutes of speech, which would stall every other response meanwhile.
+    body = await asyncio.to_thread(encode_whole, np.concatenate(parts), fmt, first.sample_rate)
     return Response(body, media_type=fmt.media_type, headers=_headers(first, fmt))
 
 
