@@ -98,9 +98,16 @@ class Synthesizer:
     async def run(self, fn: Callable[[], Any]) -> Any:
         """Run a one-shot model call (e.g. cloning a voice) in a worker, under the same admission."""
         self._admit()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn)
-        future.add_done_callback(self._release)
-        return await future
+        # The slot is freed when the job really ends: a job already running goes on when the
+        # awaiting request is cancelled (client gone), and the asyncio future of run_in_executor
+        # would then be done (cancelled) at once, freeing the slot early.
+        try:
+            job = self._executor.submit(fn)
+        except BaseException:  # shut down: nothing will run, so nothing will release the slot
+            self._release()
+            raise
+        job.add_done_callback(self._release)
+        return await asyncio.wrap_future(job)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
