@@ -22,16 +22,23 @@ def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
     raise AssertionError(f"server not ready: {client.get('/ready').json()}")
 
 
+_TINY = object()  # make_client's default engine: the session's tiny model
+
+
 @pytest.fixture
 def make_client(tiny_tts, tmp_path: Path):  # type: ignore[no-untyped-def]
     clients: list[TestClient] = []
 
-    def make(**overrides: object) -> TestClient:
+    def make(*, tts_model: object = _TINY, wait: bool = True, **overrides: object) -> TestClient:
+        """A started client; `tts_model` replaces the tiny engine (None: load `model_dir`),
+        `wait=False` returns before the model is ready."""
         fields: dict[str, object] = {"voices_dir": tmp_path / "voices", "warmup": False, **overrides}
-        client = TestClient(create_app(Settings(**fields), tts_model=tiny_tts))  # type: ignore[arg-type]
+        engine = tiny_tts if tts_model is _TINY else tts_model
+        client = TestClient(create_app(Settings(**fields), tts_model=engine))  # type: ignore[arg-type]
         client.__enter__()
         clients.append(client)
-        wait_ready(client)
+        if wait:
+            wait_ready(client)
         return client
 
     yield make
