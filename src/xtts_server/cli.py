@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-bytes", type=int)
     serve.add_argument("--max-concurrent", type=int, help="syntheses running at once")
     serve.add_argument("--max-queued", type=int, help="requests waiting beyond those; more get 503")
+    serve.add_argument("--max-clips", type=int, help="most clips per uploaded voice (default 10)")
+    serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--no-warmup", dest="warmup", action="store_false")
 
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file")

@@ -364,3 +364,16 @@ def test_overload_gives_503_and_frees_slots(make_client, tiny_tts, queued: int) 
     assert [r.status_code for r in results] == [200] * (1 + queued)
     assert client.get("/ready").json()["in_flight"] == 0
     assert client.post("/v1/tts", json=body).status_code == 200  # the slots are free again
+
+
+def test_oversized_bodies_are_refused_from_their_length(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(default_voice="Ana Florence", max_text_chars=100, max_upload_bytes=2048)
+    big = {"text": "x" * 100_000}
+    response = client.post("/v1/tts", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    upload = client.post(
+        "/v1/voices", data={"name": "big"}, files=[("files", ("a.wav", b"\0" * 200_000, "audio/wav"))]
+    )
+    assert upload.status_code == 413
+    assert client.get("/health").status_code == 200

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from xtts_server import __version__
 from xtts_server.server import errors
+from xtts_server.server.body_limit import BodyLimit
 from xtts_server.server.routes import health, tts, voices
 from xtts_server.server.settings import Settings
 from xtts_server.server.state import ServerState
@@ -43,6 +44,10 @@ def create_app(settings: Settings | None = None, *, tts_model: XTTS | None = Non
     )
     app.state.server = state
     errors.install(app, settings.retry_after_s)
+    # JSON: the longest text, every character escaped (\uXXXX), plus the other fields.
+    app.add_middleware(
+        BodyLimit, upload_limit=settings.max_upload_bytes, json_limit=6 * settings.max_text_chars
+    )
     app.include_router(health.router)
     app.include_router(tts.router)
     app.include_router(voices.router)
