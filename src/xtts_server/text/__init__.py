@@ -1,6 +1,6 @@
 """The text front end: languages, normalisation, tokenizer, detection and sentence splitting.
 
-Heavy language packages (pypinyin for Chinese, cutlet/fugashi/unidic-lite for Japanese, lingua for
+Heavy language packages (pypinyin for Chinese, cutlet/fugashi/unidic-lite for Japanese, py3langid for
 language detection) are imported only when needed; without them the rest works and those languages
 raise MissingExtra naming the pip extra to install.
 """
