@@ -23,8 +23,7 @@ xtts_server is imported: every number comes from the reference.
 from __future__ import annotations
 
 import json
-import math
-import zlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,32 +32,11 @@ import torch
 import torchaudio
 
 GOLDEN = Path(__file__).resolve().parents[2] / "tests" / "parity" / "golden"
+sys.path.insert(0, str(GOLDEN.parent))
+from seeded_weights import seeded_weights  # noqa: E402
+
 HIFIGAN_SEED = 1234
 SPEAKER_SEED = 5678
-
-
-def seeded_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Deterministic weights per key name (the tests hold an identical copy of this function)."""
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf == "num_batches_tracked":
-            continue
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if leaf == "running_var":
-            values = rng.uniform(0.5, 1.5, shape)
-        elif leaf == "running_mean":
-            values = rng.normal(0.0, 0.1, shape)
-        elif leaf == "bias":
-            values = rng.normal(0.0, 0.05, shape)
-        elif leaf == "original0":  # weight-norm magnitude g
-            values = rng.uniform(0.5, 1.0, shape)
-        elif len(shape) == 1:  # BatchNorm scale
-            values = 1.0 + rng.normal(0.0, 0.1, shape)
-        else:
-            values = rng.normal(0.0, 1.0 / math.sqrt(math.prod(shape[1:])), shape)
-        out[name] = values.astype(np.float32)
-    return out
 
 
 def voice_like(rng: np.random.Generator, seconds: float, rate: int, channels: int = 1) -> np.ndarray:

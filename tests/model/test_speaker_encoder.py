@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from seeded_weights import seeded_weights
 
 from xtts_server.model.speaker_encoder import SpeakerEncoder, SpeakerEncoderArgs
 
@@ -19,30 +19,6 @@ FRONT_END_BUFFERS = {
     "window": "torch_spec.1.spectrogram.window",
     "fb": "torch_spec.1.mel_scale.fb",
 }
-
-
-def seeded_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, np.ndarray]:
-    """Copy of scripts/parity/make_audio_golden.py:seeded_weights (the golden was made with it)."""
-    out: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf == "num_batches_tracked":
-            continue
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if leaf == "running_var":
-            values = rng.uniform(0.5, 1.5, shape)
-        elif leaf == "running_mean":
-            values = rng.normal(0.0, 0.1, shape)
-        elif leaf == "bias":
-            values = rng.normal(0.0, 0.05, shape)
-        elif leaf == "original0":
-            values = rng.uniform(0.5, 1.0, shape)
-        elif len(shape) == 1:
-            values = 1.0 + rng.normal(0.0, 0.1, shape)
-        else:
-            values = rng.normal(0.0, 1.0 / math.sqrt(math.prod(shape[1:])), shape)
-        out[name] = values.astype(np.float32)
-    return out
 
 
 @pytest.fixture(scope="module")
