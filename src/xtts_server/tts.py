@@ -176,6 +176,10 @@ class XTTS:
 
     # --- synthesis --------------------------------------------------------------------------------
 
+    @property
+    def _decoder_dtype(self) -> torch.dtype:
+        return self.model.hifigan_decoder.waveform_decoder.conv_pre.weight.dtype
+
     def _sampling(self, options: GenerationOptions) -> tuple[SamplingParams, int, torch.Generator | None]:
         d = self.config.defaults
         params = SamplingParams(
@@ -240,7 +244,7 @@ class XTTS:
         options = GenerationOptions(**kwargs)  # type: ignore[arg-type]
         sampling = self._sampling(options)  # validates before any work
         language = self.resolve_language(language, text)
-        g = voice.speaker_embedding.to(self.device)
+        g = voice.speaker_embedding.to(self.device, self._decoder_dtype)
         wavs, all_codes = [], []
         for sentence in self.sentences(text, language):
             steps = list(self._steps(sentence, language, voice, options, sampling, cancel))
@@ -274,7 +278,7 @@ class XTTS:
         sampling = self._sampling(options)
         language = self.resolve_language(language, text)
         sentences = self.sentences(text, language)
-        g = voice.speaker_embedding.to(self.device)
+        g = voice.speaker_embedding.to(self.device, self._decoder_dtype)
         for index, sentence in enumerate(sentences):
             vocoder = StreamingVocoder(self.model.hifigan_decoder, g, speed=options.speed)
             pending: list[torch.Tensor] = []

@@ -145,3 +145,19 @@ def test_cancel_stops_generation_at_the_next_step(tiny_tts, tiny_voice) -> None:
     cancel_now.set()
     with pytest.raises(Cancelled):
         tiny_tts.synthesize("Hello there.", "en", tiny_voice, cancel=cancel_now)
+
+
+def test_half_precision_load_keeps_cloning_in_float32(tiny_model_dir, clip_paths) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from xtts_server import XTTS
+
+    tts = XTTS.load(tiny_model_dir, device="cpu", dtype=torch.bfloat16)
+    assert tts.model.gpt.transformer.h[0].attn.c_attn.weight.dtype == torch.bfloat16
+    assert tts.model.gpt.conditioning_encoder.init.weight.dtype == torch.float32
+    voice = tts.clone_voice(clip_paths[0])
+    assert voice.gpt_cond_latent.dtype == torch.float32
+    out = tts.synthesize("Hello there.", "en", voice, seed=0, max_new_tokens=6)
+    assert out.audio.dtype == np.float32 and len(out.audio) > 0 and np.isfinite(out.audio).all()
+    chunks = list(tts.stream("Hello there.", "en", voice, seed=0, max_new_tokens=6))
+    assert sum(len(c.audio) for c in chunks) == len(out.audio)

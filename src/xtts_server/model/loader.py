@@ -100,6 +100,9 @@ def load_model_dir(
         # Half precision for the GPT stack and the vocoder; the conditioning path stays float32.
         model.gpt.to(dtype)
         model.hifigan_decoder.to(dtype)
+        # Cloning runs once per voice: keep it in float32, as the reference computes it.
+        model.gpt.conditioning_encoder.float()
+        model.gpt.conditioning_perceiver.float()
 
     speakers: dict[str, dict[str, torch.Tensor]] = {}
     if (root / SPEAKERS_FILE).is_file():
