@@ -8,6 +8,24 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# OpenAI's voice names -> studio voices of the release (distinct; female and male as OpenAI's sound).
+# A name missing from the loaded model falls back to its first studio voice.
+DEFAULT_OPENAI_VOICES: dict[str, str] = {
+    "alloy": "Claribel Dervla",
+    "ash": "Andrew Chipper",
+    "ballad": "Dionisio Schuyler",
+    "coral": "Daisy Studious",
+    "echo": "Damien Black",
+    "fable": "Viktor Menelaos",
+    "nova": "Nova Hogarth",
+    "onyx": "Craig Gutsy",
+    "sage": "Sofia Hellen",
+    "shimmer": "Gracie Wise",
+    "verse": "Royston Min",
+    "marin": "Ana Florence",
+    "cedar": "Abrahan Mack",
+}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="XTTS_", extra="ignore")
@@ -34,6 +52,15 @@ class Settings(BaseSettings):
         description="folder of clips imported as voices at start-up (file per voice or folder per voice)",
     )
     default_voice: str | None = Field(default=None, description="voice used when a request names none")
+
+    # --- OpenAI-compatible API ---
+    openai_voices: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_OPENAI_VOICES),
+        description="OpenAI voice name -> our voice (env XTTS_OPENAI_VOICES, JSON); replaces the default",
+    )
+    openai_language: str = Field(
+        default="auto", description="language of POST /v1/audio/speech (OpenAI sends none): auto = detect"
+    )
 
     # --- limits ---
     max_new_tokens: int = Field(
