@@ -15,6 +15,10 @@ from xtts_server.server.errors import error_body
 
 class BodyLimit:
     SLACK = 64 * 1024  # multipart framing and the other JSON fields
+    # Coqui bodies carry a voice by value: 32 x 1024 + 512 numbers, ~0.9 MB as float32 reprs.
+    LATENTS = 4 << 20
+    UPLOAD_PATHS = ("/v1/voices", "/clone_speaker")
+    LATENT_PATHS = ("/tts", "/tts_stream")
 
     def __init__(self, app: ASGIApp, *, upload_limit: int, json_limit: int) -> None:
         self.app = app
@@ -25,8 +29,11 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope.get("headers") or []).get(b"content-length")
             if length is not None and length.isdigit():
-                is_upload = scope.get("path", "").startswith("/v1/voices")
+                path = scope.get("path", "")
+                is_upload = path.startswith(self.UPLOAD_PATHS)
                 limit = self.upload_limit if is_upload else self.json_limit
+                if path in self.LATENT_PATHS:
+                    limit += self.LATENTS
                 if int(length) > limit + self.SLACK:
                     what = "the clips" if is_upload else "the request body"
                     message = f"{what} exceed this server's limit of {limit} bytes"

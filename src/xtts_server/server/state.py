@@ -32,7 +32,7 @@ class SpeakRequest:
 
     text: str
     language: str
-    voice: str | None
+    voice: str | Voice | None  # a name, or latents sent with the request (used once, not stored)
     options: dict[str, object]  # GenerationOptions fields
     stream_chunk_size: int = 20
 
@@ -98,7 +98,9 @@ class ServerState:
             raise NotReady("the model is loading")
         return self._voices
 
-    def voice(self, name: str | None) -> Voice:
+    def voice(self, name: str | Voice | None) -> Voice:
+        if isinstance(name, Voice):
+            return name.to(self.tts.device)
         name = name or self.settings.default_voice
         if not name:
             from xtts_server.errors import InvalidRequest

@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1/voices", tags=["voices"])
 _READ_BLOCK = 1 << 20
 
 
-async def _read_clips(files: list[UploadFile], limit: int) -> list[tuple[str, bytes]]:
-    """The uploads' bytes, refusing as soon as the total passes `limit`."""
+async def read_clips(files: list[UploadFile], limit: int) -> list[tuple[str, bytes]]:
+    """The uploads' bytes, refusing as soon as the total passes `limit` (also used by /clone_speaker)."""
     out, total = [], 0
     for i, upload in enumerate(files):
         parts = []
@@ -54,7 +54,7 @@ async def create_voice(
     if len(files) > limit:
         raise PayloadTooLarge(f"{len(files)} clips sent; this server accepts at most {limit} per voice")
     store, tts = state.voices, state.tts
-    clips = await _read_clips(files, state.settings.max_upload_bytes)
+    clips = await read_clips(files, state.settings.max_upload_bytes)
     voice = await state.synth.run(lambda: tts.clone_voice([data for _, data in clips]))
     infos = [ClipInfo(filename, clip_seconds(data)) for filename, data in clips]
     info = store.add(name, voice, source="cloned", clips_info=infos, overwrite=overwrite)
