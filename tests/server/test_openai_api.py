@@ -128,7 +128,7 @@ def test_voice_forms(fast: TestClient, reference) -> None:
 def test_mapped_voice_missing_falls_back_to_the_first_studio_voice(
     fast: TestClient, reference, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """"nova" maps to a release voice the test model lacks: its first studio voice speaks."""
+    """ "nova" maps to a release voice the test model lacks: its first studio voice speaks."""
     assert DEFAULT_OPENAI_VOICES["nova"] not in reference
     with caplog.at_level(logging.WARNING, logger="xtts_server.server.routes.openai"):
         for _ in range(2):
