@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-concurrent", type=int, help="syntheses running at once")
     serve.add_argument("--max-queued", type=int, help="requests waiting beyond those; more get 503")
     serve.add_argument("--max-clips", type=int, help="most clips per uploaded voice (default 10)")
+    serve.add_argument(
+        "--openai-language", help="language for /v1/audio/speech requests that name none (default: auto)"
+    )
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--no-warmup", dest="warmup", action="store_false")
 
