@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from xtts_server import __version__
 from xtts_server.server import errors
 from xtts_server.server.body_limit import BodyLimit
-from xtts_server.server.routes import coqui, health, openai, tts, voices
+from xtts_server.server.routes import coqui, health, openai, tts, voices, ws
 from xtts_server.server.settings import Settings
 from xtts_server.server.state import ServerState
 from xtts_server.tts import XTTS
@@ -53,4 +53,5 @@ def create_app(settings: Settings | None = None, *, tts_model: XTTS | None = Non
     app.include_router(voices.router)
     app.include_router(coqui.router)
     app.include_router(openai.router)
+    app.include_router(ws.router)
     return app

@@ -1,0 +1,154 @@
+"""WebSocket /v1/tts/ws: incremental text in, audio out, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+CONFIG = {"type": "config", "voice": "Ana Florence", "language": "en", "seed": 0, "max_new_tokens": 12}
+
+
+def receive(ws: Any) -> tuple[dict[str, Any], bytes | None]:
+    """The next event; a chunk event comes with its binary frame."""
+    event = json.loads(ws.receive_text())
+    data = None
+    if event["type"] == "chunk":
+        data = ws.receive_bytes()
+        assert len(data) == event["bytes"]
+    return event, data
+
+
+def until(ws: Any, kind: str, context_id: str | None = None) -> list[tuple[dict[str, Any], bytes | None]]:
+    got = []
+    while True:
+        event, data = receive(ws)
+        got.append((event, data))
+        if event["type"] == kind and (context_id is None or event.get("context_id") == context_id):
+            return got
+
+
+def configure(ws: Any, **fields: object) -> None:
+    ws.send_text(json.dumps({**CONFIG, **fields}))
+    assert receive(ws)[0] == {"type": "ready"}
+
+
+def test_first_audio_before_the_last_word(client: TestClient) -> None:
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws)
+        for word in ["Hello", "there.", "How"]:
+            ws.send_text(json.dumps({"type": "text", "context_id": "c1", "text": word + " "}))
+        events = until(ws, "chunk")
+        assert events[0][0] == {"type": "started", "context_id": "c1", "text": "Hello there."}
+        first = events[-1]
+        assert first[0]["sentence"] == 0 and first[1]
+        for word in ["are", "you?"]:
+            ws.send_text(json.dumps({"type": "text", "context_id": "c1", "text": word + " "}))
+        ws.send_text(json.dumps({"type": "close", "context_id": "c1"}))
+        rest = until(ws, "done", "c1")
+        started = [e["text"] for e, _ in rest if e["type"] == "started"]
+        assert started == ["How are you?"]
+        sentences = {e["sentence"] for e, _ in rest if e["type"] == "chunk"}
+        assert sentences == {1}
+        pcm = first[1] + b"".join(d for _, d in rest if d)
+        assert len(pcm) % 2 == 0 and len(pcm) > 0
+
+
+def test_flush_releases_the_remainder(client: TestClient) -> None:
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws)
+        ws.send_text(json.dumps({"type": "text", "context_id": "a", "text": "no full stop yet"}))
+        ws.send_text(json.dumps({"type": "flush", "context_id": "a"}))
+        events = until(ws, "chunk")
+        assert events[0][0] == {"type": "started", "context_id": "a", "text": "no full stop yet"}
+        ws.send_text(json.dumps({"type": "close", "context_id": "a"}))
+        until(ws, "done", "a")
+
+
+def test_two_contexts_on_one_connection(client: TestClient) -> None:
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws, format="wav")
+        for cid, text in [("x", "First one."), ("y", "Second one."), ("x", " More."), ("y", " Again.")]:
+            ws.send_text(json.dumps({"type": "text", "context_id": cid, "text": text}))
+        for cid in ("x", "y"):
+            ws.send_text(json.dumps({"type": "close", "context_id": cid}))
+        done: set[str] = set()
+        audio: dict[str, bytes] = {"x": b"", "y": b""}
+        started: dict[str, list[str]] = {"x": [], "y": []}
+        while done != {"x", "y"}:
+            event, data = receive(ws)
+            if event["type"] == "done":
+                done.add(event["context_id"])
+            elif event["type"] == "started":
+                started[event["context_id"]].append(event["text"])
+            elif data:
+                audio[event["context_id"]] += data
+        assert started == {"x": ["First one.", "More."], "y": ["Second one.", "Again."]}
+        for data in audio.values():  # one encoder per context: one WAV header each
+            assert data[:4] == b"RIFF" and data.count(b"RIFF") == 1
+
+
+def test_cancel_stops_within_a_chunk(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(default_voice="Ana Florence", max_new_tokens=400)
+    state = client.app.state.server  # type: ignore[attr-defined]
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws, max_new_tokens=400, stream_chunk_size=2)
+        text = "This is a long sentence that goes on and on. " * 3
+        ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": text}))
+        until(ws, "chunk")
+        ws.send_text(json.dumps({"type": "cancel", "context_id": "c"}))
+        after = until(ws, "cancelled", "c")
+        assert len([e for e, _ in after if e["type"] == "chunk"]) <= 2
+        assert not [e for e, _ in after if e["type"] in ("started", "done")]
+        deadline = time.monotonic() + 5
+        while state.synth.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert state.synth.in_flight == 0
+        # the connection and the context id are usable again
+        ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": "Short."}))
+        ws.send_text(json.dumps({"type": "close", "context_id": "c"}))
+        events = until(ws, "done", "c")
+        assert [e["text"] for e, _ in events if e["type"] == "started"] == ["Short."]
+
+
+def test_bad_messages_are_errors_and_the_socket_stays(client: TestClient) -> None:
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": "Hi."}))
+        assert receive(ws)[0]["code"] == "invalid_request"  # no config yet
+        ws.send_text(json.dumps({"type": "config", "voice": "nobody"}))
+        assert receive(ws)[0]["code"] == "voice_not_found"
+        ws.send_text(json.dumps({"type": "config", "format": "nope"}))
+        assert receive(ws)[0]["code"] == "invalid_request"
+        ws.send_text(json.dumps({"type": "config", "temperature": -1}))
+        assert receive(ws)[0]["code"] == "invalid_request"
+        configure(ws)
+        ws.send_text("{not json")
+        event = receive(ws)[0]
+        assert event["type"] == "error" and event["code"] == "invalid_request"
+        ws.send_text(json.dumps({"type": "shout", "context_id": "c"}))
+        assert "unknown message type" in receive(ws)[0]["message"]
+        ws.send_text(json.dumps({"type": "text", "text": "Hi."}))
+        assert "context_id" in receive(ws)[0]["message"]
+        ws.send_bytes(b"\x00")
+        assert receive(ws)[0]["type"] == "error"
+        ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": "Still here."}))
+        ws.send_text(json.dumps({"type": "close", "context_id": "c"}))
+        until(ws, "done", "c")
+
+
+def test_fast_writer_hits_the_bound(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(default_voice="Ana Florence", max_text_chars=200)
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws, max_new_tokens=200)
+        for _ in range(100):
+            ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": "A few more words. "}))
+        codes = set()
+        while "payload_too_large" not in codes:
+            event, _ = receive(ws)
+            if event["type"] == "error":
+                codes.add(event["code"])
+                assert event["context_id"] == "c"
+        ws.send_text(json.dumps({"type": "cancel", "context_id": "c"}))
+        until(ws, "cancelled", "c")
