@@ -152,3 +152,53 @@ def test_fast_writer_hits_the_bound(make_client) -> None:  # type: ignore[no-unt
                 assert event["context_id"] == "c"
         ws.send_text(json.dumps({"type": "cancel", "context_id": "c"}))
         until(ws, "cancelled", "c")
+
+
+def test_disconnect_stops_the_generation(make_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(default_voice="Ana Florence", max_new_tokens=400)
+    state = client.app.state.server  # type: ignore[attr-defined]
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws, max_new_tokens=400, stream_chunk_size=2)
+        text = "This is a long sentence that goes on and on. " * 3
+        for cid in ("a", "b"):
+            ws.send_text(json.dumps({"type": "text", "context_id": cid, "text": text}))
+        until(ws, "chunk")
+    deadline = time.monotonic() + 5
+    while state.synth.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert state.synth.in_flight == 0
+
+
+def test_real_uvicorn_with_the_websockets_client(tiny_tts, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The docs' example client, against uvicorn (which needs the websockets package for this)."""
+    import asyncio
+
+    from server_helpers import uvicorn_thread
+    from websockets.asyncio.client import connect
+
+    from xtts_server.server.app import create_app
+    from xtts_server.server.settings import Settings
+
+    settings = Settings(voices_dir=tmp_path / "voices", warmup=False, default_voice="Ana Florence")
+
+    async def speak(url: str) -> tuple[list[str], bytes]:
+        events: list[str] = []
+        pcm = b""
+        async with connect(url) as ws:
+            await ws.send(json.dumps({**CONFIG, "format": "pcm"}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            for word in ["Hello", "there.", "How", "are", "you?"]:
+                await ws.send(json.dumps({"type": "text", "context_id": "c1", "text": word + " "}))
+            await ws.send(json.dumps({"type": "close", "context_id": "c1"}))
+            while True:
+                event = json.loads(await ws.recv())
+                events.append(event["type"])
+                if event["type"] == "chunk":
+                    pcm += await ws.recv()  # type: ignore[operator]
+                elif event["type"] in ("done", "error"):
+                    return events, pcm
+
+    with uvicorn_thread(create_app(settings, tts_model=tiny_tts)) as url:
+        events, pcm = asyncio.run(speak(url.replace("http", "ws") + "/v1/tts/ws"))
+    assert events[0] == "started" and events[-1] == "done" and events.count("started") == 2
+    assert len(pcm) > 0 and len(pcm) % 2 == 0
