@@ -202,3 +202,29 @@ def test_real_uvicorn_with_the_websockets_client(tiny_tts, tmp_path) -> None:  #
         events, pcm = asyncio.run(speak(url.replace("http", "ws") + "/v1/tts/ws"))
     assert events[0] == "started" and events[-1] == "done" and events.count("started") == 2
     assert len(pcm) > 0 and len(pcm) % 2 == 0
+
+
+def test_a_failing_sentence_is_an_error_event_and_the_context_goes_on(make_client, tiny_tts) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+    from server_helpers import EngineProxy
+
+    from xtts_server.tts import AudioChunk
+
+    class FailsOnBoom(EngineProxy):
+        def stream(self, text: str, language: str, voice: Any, **options: Any) -> Any:
+            yield AudioChunk(np.full(2400, 0.1, np.float32), 24000, 0, text, False, language)
+            if "Boom" in text:
+                raise RuntimeError("secret detail of a bug")
+
+    client = make_client(tts_model=FailsOnBoom(tiny_tts), default_voice="Ana Florence")
+    with client.websocket_connect("/v1/tts/ws") as ws:
+        configure(ws)
+        ws.send_text(json.dumps({"type": "text", "context_id": "c", "text": "Boom now. Fine after."}))
+        ws.send_text(json.dumps({"type": "close", "context_id": "c"}))
+        events = [e for e, _ in until(ws, "done", "c")]
+        errors = [e for e in events if e["type"] == "error"]
+        assert errors == [
+            {"type": "error", "code": "internal_error", "message": "internal server error", "context_id": "c"}
+        ]
+        assert [e["text"] for e in events if e["type"] == "started"] == ["Boom now.", "Fine after."]
+        assert [e["sentence"] for e in events if e["type"] == "chunk"] == [0, 1]

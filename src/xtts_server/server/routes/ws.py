@@ -251,7 +251,9 @@ class _Context:
                 await session.send_json({"type": "started", "context_id": self.id, "text": item})
                 try:
                     await self._speak(index, item)
-                except XTTSError as e:  # this sentence failed; the context goes on
+                except _Gone:
+                    raise
+                except Exception as e:  # this sentence failed (reported, a bug logged); the context goes on
                     await session.error(e, self.id)
                 if self.cancelled:
                     return
