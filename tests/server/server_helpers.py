@@ -154,6 +154,18 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, str]:
     return error
 
 
+def wait_ready(client: Any, timeout: float = 60.0) -> None:
+    """Poll /ready until the app's background start-up has finished (an in-process client)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/ready").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"server not ready: {client.get('/ready').json()}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

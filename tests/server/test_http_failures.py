@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import ENGINE_RATE, EngineProxy, assert_error, uvicorn_thread
+from server_helpers import ENGINE_RATE, EngineProxy, assert_error, uvicorn_thread, wait_ready
 
 from xtts_server.errors import ModelLoadError
 from xtts_server.server.app import create_app
@@ -53,6 +53,7 @@ def test_engine_failures_are_500_without_leaking(
     settings = Settings(voices_dir=tmp_path / "voices", warmup=False, default_voice="Ana Florence")
     app = create_app(settings, tts_model=FailingEngine(tiny_tts, error))  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
         for body in ({"text": "Hi."}, {"text": "Hi.", "stream": True}):
             got = assert_error(client.post("/v1/tts", json=body), status, code)
             assert got["message"] == message
