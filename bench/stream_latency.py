@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from workload import CHUNK, LANGUAGE, STUDIO_VOICE, TEXT, TOKENS, summarize, time_stream
+from workload import CHUNK, STUDIO_VOICE, TEXT, TOKENS, time_ours
 
 
 def default_model_dir() -> Path:
@@ -36,28 +36,7 @@ def ours(model_dir: Path, runs: int, device: str) -> dict[str, object]:
     from xtts_server import XTTS
 
     tts = XTTS.load(model_dir, device=device)
-    voice = tts.studio_voice(STUDIO_VOICE)
-
-    def stream():  # type: ignore[no-untyped-def]
-        return tts.stream(
-            TEXT,
-            LANGUAGE,
-            voice,
-            stream_chunk_size=CHUNK,
-            seed=0,
-            min_new_tokens=TOKENS,
-            max_new_tokens=TOKENS,
-        )
-
-    def samples(chunk) -> int:  # type: ignore[no-untyped-def]
-        return len(chunk.audio)
-
-    warmup = time_stream(stream, samples)
-    return {
-        "impl": "xtts-server",
-        "warmup": warmup,
-        **summarize([time_stream(stream, samples) for _ in range(runs)]),
-    }
+    return {"impl": "xtts-server", **time_ours(tts, runs)}
 
 
 def main() -> None:

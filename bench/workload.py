@@ -51,3 +51,25 @@ def summarize(runs: list[dict[str, float]]) -> dict[str, float]:
     out["chunks"] = runs[0]["chunks"]
     out["runs"] = len(runs)
     return out
+
+
+def time_ours(tts: Any, runs: int) -> dict[str, Any]:
+    """Our XTTS.stream on the workload (same seed every run): a warm-up, then `runs` timed runs."""
+    voice = tts.studio_voice(STUDIO_VOICE)
+
+    def stream() -> Iterable[Any]:
+        return tts.stream(
+            TEXT,
+            LANGUAGE,
+            voice,
+            stream_chunk_size=CHUNK,
+            seed=0,
+            min_new_tokens=TOKENS,
+            max_new_tokens=TOKENS,
+        )
+
+    def samples(chunk: Any) -> int:
+        return len(chunk.audio)  # stream() moved it to the CPU: the device has finished it
+
+    warmup = time_stream(stream, samples)
+    return {"warmup": warmup, **summarize([time_stream(stream, samples) for _ in range(runs)])}

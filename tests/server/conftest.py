@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from server_helpers import wait_ready
 
 from xtts_server.server.app import create_app
 from xtts_server.server.settings import Settings
-
-
-def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get("/ready").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"server not ready: {client.get('/ready').json()}")
-
 
 _TINY = object()  # make_client's default engine: the session's tiny model
 

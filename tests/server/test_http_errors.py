@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
-from server_helpers import GatedEngine, assert_error
+from server_helpers import GatedEngine, assert_error, wait_ready
 
-from conftest import wait_ready
 from xtts_server.server.errors import ERROR_TABLE
 from xtts_server.text.languages import LANGUAGES
 from xtts_server.tts import XTTS
