@@ -75,7 +75,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--openai-language", help="language for /v1/audio/speech requests that name none (default: auto)"
     )
+    serve.add_argument(
+        "--max-streams-per-key", type=int, help="syntheses one API key may run at once; more get 429"
+    )
+    serve.add_argument(
+        "--queue-timeout", dest="queue_timeout_s", type=float, help="seconds to wait for a slot (default 30)"
+    )
+    serve.add_argument(
+        "--request-timeout", dest="request_timeout_s", type=float, help="seconds one request may take (600)"
+    )
+    serve.add_argument(
+        "--body-timeout",
+        dest="body_timeout_s",
+        type=float,
+        help="seconds a request body may take to arrive (default 60)",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        dest="shutdown_timeout_s",
+        type=float,
+        help="on SIGTERM, seconds running streams may finish before they are cut (default 25)",
+    )
+    serve.add_argument(
+        "--api-key-file", help="file of API keys, one a line (or XTTS_API_KEYS=key1,key2); keys are required"
+    )
+    serve.add_argument(
+        "--no-auth", action="store_true", help="serve without API keys on a non-loopback address (open)"
+    )
+    serve.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        help="an origin allowed by CORS, e.g. https://app.example.com (repeat; '*' for any)",
+    )
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    serve.add_argument("--log-format", choices=("text", "json"), help="json: one JSON object a line")
+    serve.add_argument("--log-text", action="store_true", help="log the text of requests (off by default)")
     serve.add_argument("--no-warmup", dest="warmup", action="store_false")
 
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file")
@@ -122,11 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import logging.config
+
     from pydantic import ValidationError
 
     from xtts_server.server.app import create_app
+    from xtts_server.server.logs import log_config
     from xtts_server.server.settings import Settings
+    from xtts_server.server.shutdown import serve
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
     try:
@@ -134,9 +172,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as e:
         print(f"error: invalid setting: {e}", file=sys.stderr)
         return 2
-    app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
-    return 0
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    app = create_app(settings)  # InsecureConfig (an XTTSError): reported by main, exit status 2
+    return serve(app, settings)
 
 
 def _synth(args: argparse.Namespace) -> int:

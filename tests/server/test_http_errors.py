@@ -46,9 +46,10 @@ def test_health_ready_languages_docs(client: TestClient) -> None:
 
 
 def test_the_error_table_is_covered() -> None:
-    """The codes the server can answer with; the tests below reach each 4xx/503 through HTTP."""
+    """The codes the server can answer with; the tests below reach each 4xx/503 through HTTP
+    (401, 429 and 504 in test_auth.py and test_limits.py)."""
     statuses = {status for _, status, _ in ERROR_TABLE}
-    assert statuses == {400, 403, 404, 409, 413, 415, 499, 500, 501, 503}
+    assert statuses == {400, 401, 403, 404, 409, 413, 415, 429, 499, 500, 501, 503, 504}
 
 
 # --- 400 ------------------------------------------------------------------------------------------

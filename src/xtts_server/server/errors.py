@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +25,7 @@ from xtts_server.errors import (
     VoiceNotFound,
     XTTSError,
 )
+from xtts_server.server import metrics
 from xtts_server.voices.errors import VoiceExists, VoiceReadOnly, VoiceStorageError
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,25 @@ class Overloaded(XTTSError):
     """Every synthesis slot and queue place is taken."""
 
 
+class ShuttingDown(Overloaded):
+    """The server is draining after SIGTERM: running work finishes, new work goes elsewhere."""
+
+
+class TooManyStreams(XTTSError):
+    """One API key already has as many syntheses running as it may."""
+
+
+class RequestTimeout(XTTSError):
+    """A synthesis took longer than the server's per-request limit."""
+
+
+class Unauthorized(XTTSError):
+    """No API key, or one the server does not know."""
+
+
+OUT_OF_MEMORY = "the GPU ran out of memory for this request; retry shortly, or send shorter text"
+
+
 # Most specific first: the first matching class wins.
 ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (PayloadTooLarge, 413, "payload_too_large"),
@@ -52,8 +73,14 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidText, 400, "invalid_text"),
     (InvalidRequest, 400, "invalid_request"),
     (MissingExtra, 501, "language_not_installed"),
+    (Unauthorized, 401, "unauthorized"),
+    (TooManyStreams, 429, "too_many_streams"),
     (NotReady, 503, "not_ready"),
+    (ShuttingDown, 503, "shutting_down"),
     (Overloaded, 503, "overloaded"),
+    # One request's allocation failed; the next may fit (the engine frees what the request held).
+    (torch.OutOfMemoryError, 503, "out_of_memory"),
+    (RequestTimeout, 504, "timeout"),
     (Cancelled, 499, "cancelled"),
     (VoiceStorageError, 500, "voice_storage_error"),
     (ModelLoadError, 500, "model_error"),
@@ -62,6 +89,7 @@ ERROR_TABLE: tuple[tuple[type[BaseException], int, str], ...] = (
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    metrics.count_error(code)
     return {"error": {"code": code, "message": message}}
 
 
@@ -72,17 +100,27 @@ def classify(error: BaseException) -> tuple[int, str]:
     return 500, "internal_error"
 
 
+def public_message(error: BaseException) -> str:
+    """What the client is told: our own errors' messages; nothing of a bug's."""
+    if isinstance(error, XTTSError):
+        return str(error)
+    if isinstance(error, torch.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    return "internal server error"
+
+
 def error_response(error: BaseException, retry_after_s: int = 2) -> JSONResponse:
     status, code = classify(error)
-    headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
-    message = str(error) if isinstance(error, XTTSError) else "internal server error"
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    headers = {"Retry-After": str(retry_after_s)} if status in (429, 503) else None
+    return JSONResponse(error_body(code, public_message(error)), status_code=status, headers=headers)
 
 
 def install(app: FastAPI, retry_after_s: int) -> None:
     async def domain(_: Request, exc: Exception) -> JSONResponse:
-        status, _code = classify(exc)
-        if status >= 500 and status != 503:
+        status, code = classify(exc)
+        if code == "out_of_memory":
+            logger.error("request failed: %s", exc)
+        elif status >= 500 and status not in (503, 504):
             logger.error("request failed: %s", exc, exc_info=exc)
         return error_response(exc, retry_after_s)
 
@@ -107,6 +145,7 @@ def install(app: FastAPI, retry_after_s: int) -> None:
         return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
     app.add_exception_handler(XTTSError, domain)
+    app.add_exception_handler(torch.OutOfMemoryError, domain)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(Exception, unexpected)

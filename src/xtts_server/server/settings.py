@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # OpenAI's voice names -> studio voices of the release (distinct; female and male as OpenAI's sound).
 # A name missing from the loaded model falls back to its first studio voice.
@@ -74,5 +74,42 @@ class Settings(BaseSettings):
     max_concurrent: int = Field(default=4, ge=1, description="syntheses running at once")
     max_queued: int = Field(default=32, ge=0, description="requests waiting beyond those; more get 503")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503")
+    max_streams_per_key: int = Field(
+        default=8, ge=1, description="syntheses one API key may have at once; more get 429 (with keys only)"
+    )
+    queue_timeout_s: float = Field(
+        default=30.0, gt=0, description="most seconds a request waits for its first audio; then 503"
+    )
+    request_timeout_s: float = Field(
+        default=600.0, gt=0, description="most seconds one synthesis (or one WebSocket sentence) may take"
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, description="most seconds a request body (an upload) may take to arrive; then 408"
+    )
+    ws_max_message_bytes: int = Field(
+        default=1 << 20, ge=1024, description="largest WebSocket message accepted"
+    )
+    shutdown_timeout_s: float = Field(
+        default=25.0, ge=0, description="on SIGTERM, how long running streams may finish before they are cut"
+    )
+
+    # --- security ---
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), description="accepted API keys (env XTTS_API_KEYS, comma-separated)"
+    )
+    api_key_file: Path | None = Field(default=None, description="file of API keys, one a line")
+    no_auth: bool = Field(default=False, description="serve without keys on a non-loopback address")
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="origins allowed by CORS (env comma-separated; '*' = any); none = no CORS"
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object a line")
+    log_text: bool = Field(default=False, description="log the text of each request (off: never logged)")
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

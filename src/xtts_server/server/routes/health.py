@@ -6,7 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from xtts_server.server.deps import State
-from xtts_server.server.errors import error_response
+from xtts_server.server.errors import ShuttingDown, error_response
+from xtts_server.server.limits import guard_for
 from xtts_server.server.schemas import HealthResponse, LanguagesResponse, ReadyResponse
 from xtts_server.text.languages import LANGUAGES
 
@@ -21,6 +22,8 @@ async def health() -> HealthResponse:
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"description": "loading or failed"}})
 async def ready(state: State) -> ReadyResponse | JSONResponse:
     try:
+        if guard_for(state).draining:
+            raise ShuttingDown("the server is shutting down")
         tts = state.tts
     except Exception as e:
         return error_response(e, state.settings.retry_after_s)

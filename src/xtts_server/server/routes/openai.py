@@ -26,6 +26,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from xtts_server.audio.formats import StreamEncoder, parse_format
 from xtts_server.errors import VoiceNotFound
+from xtts_server.server import limits
 from xtts_server.server.deps import State
 from xtts_server.server.routes.speech import streaming_response
 from xtts_server.server.schemas_openai import OpenAISpeechRequest
@@ -97,7 +98,7 @@ def _sse(event: dict[str, Any]) -> bytes:
 
 async def _sse_response(state: ServerState, req: SpeakRequest, fmt_name: str) -> StreamingResponse:
     fmt = parse_format(fmt_name)
-    first, rest = await state.speak(req)
+    first, rest = await limits.speak(state, req)  # limits, metrics, then state.speak
     encoder = StreamEncoder(fmt, first.sample_rate)
     tts = state.tts
 

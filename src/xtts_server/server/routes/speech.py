@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from xtts_server.audio.formats import AudioFormat, StreamEncoder, encode_whole
+from xtts_server.server import limits
 from xtts_server.server.state import ServerState, SpeakRequest
 from xtts_server.tts import AudioChunk
 
@@ -22,7 +23,7 @@ async def whole_response(
     state: ServerState, req: SpeakRequest, fmt: AudioFormat, request: Request
 ) -> Response:
     """Synthesize everything, then answer with one complete file."""
-    first, rest = await state.speak(req)
+    first, rest = await limits.speak(state, req)  # limits, metrics, then state.speak
     parts = [first.audio]
     try:
         async for chunk in rest:
@@ -42,7 +43,7 @@ async def streaming_response(
 ) -> StreamingResponse:
     """A chunked response whose first bytes leave as soon as the first audio exists. Errors in the
     request surface before the response starts (the first chunk is awaited first)."""
-    first, rest = await state.speak(req)
+    first, rest = await limits.speak(state, req)  # limits, metrics, then state.speak
     encoder = StreamEncoder(fmt, first.sample_rate)
 
     async def body() -> AsyncIterator[bytes]:

@@ -18,7 +18,9 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from xtts_server.audio.formats import AudioFormat, StreamEncoder, parse_format
 from xtts_server.errors import InvalidRequest, XTTSError
-from xtts_server.server.errors import PayloadTooLarge, classify
+from xtts_server.server import limits, metrics
+from xtts_server.server.auth import websocket_caller
+from xtts_server.server.errors import PayloadTooLarge, classify, public_message
 from xtts_server.server.schemas import GenerationFields
 from xtts_server.server.state import ServerState, SpeakRequest
 from xtts_server.text.languages import normalize_language
@@ -78,8 +80,9 @@ class _Session:
 
     async def error(self, error: BaseException, context_id: str | None = None) -> None:
         _status, code = classify(error)
-        message = str(error) if isinstance(error, XTTSError) else "internal server error"
-        if not isinstance(error, XTTSError):
+        message = public_message(error)
+        metrics.count_error(code)
+        if code == "internal_error":
             logger.error("websocket synthesis failed: %s", error, exc_info=error)
         event: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if context_id is not None:
@@ -264,7 +267,9 @@ class _Context:
     async def _speak(self, index: int, sentence: str) -> None:
         c = self.config
         req = SpeakRequest(sentence, c.language, c.voice, c.options(), c.stream_chunk_size)
-        first, rest = await self.session.state.speak(req)
+        state = self.session.state
+        # limits, metrics, then state.speak; a sentence is bounded like an HTTP request
+        first, rest = await limits.speak(state, req, deadline_s=state.settings.request_timeout_s)
         try:
             if self.encoder is None:
                 self.encoder = StreamEncoder(self.format, first.sample_rate)
@@ -302,6 +307,8 @@ async def tts_ws(websocket: WebSocket) -> None:
     """Incremental text in, audio out; see docs/http-api.md, "WebSocket"."""
     state: ServerState = websocket.app.state.server
     await websocket.accept()
+    if await websocket_caller(websocket) is None:  # with keys and no Authorization header
+        return
     session = _Session(websocket, state)
     try:
         await session.run()
