@@ -7,94 +7,13 @@ About 20-25 s on 2 idle cores (two start-ups, ~270 tokens of generation), so not
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
-from server_helpers import decode, free_port
-
-START_TIMEOUT = 120.0  # import, load the tiny model, warm up (on a busy 2-core machine)
-STOP_TIMEOUT = 30.0
-
-
-class ServerProcess:
-    def __init__(self, model_dir: Path, voices_dir: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        command = [
-            sys.executable,
-            "-m",
-            "xtts_server.cli",
-            "serve",
-            "--model-dir",
-            str(model_dir),
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-            "--voices-dir",
-            str(voices_dir),
-            "--device",
-            "cpu",
-            "--default-voice",
-            "Ana Florence",
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("XTTS_")}
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def wait_ready(self) -> float:
-        started = time.monotonic()
-        while True:
-            assert self.process.poll() is None, f"the server exited:\n{self.output()}"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            assert time.monotonic() - started < START_TIMEOUT, f"not ready in time:\n{self.output()}"
-            time.sleep(0.1)
-
-    def terminate(self) -> None:
-        """SIGTERM: the server must shut down gracefully and exit by itself within STOP_TIMEOUT.
-
-        Uvicorn, once shut down, re-raises the signal it caught so that the exit status says
-        "terminated by SIGTERM" (-15 here, 143 in a shell), which service managers count as a clean
-        stop; 0 is fine too. Either way the log must show the whole shutdown and no traceback."""
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            status = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"no exit {STOP_TIMEOUT} s after SIGTERM:\n{self.output()}") from None
-        log = self.output()
-        assert status in (0, -signal.SIGTERM), (status, log)
-        assert "Application shutdown complete" in log and "Finished server process" in log, log
-        assert "Traceback" not in log, log
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-@contextlib.contextmanager
-def serve(model_dir: Path, voices_dir: Path, log: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(model_dir, voices_dir, log)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.kill()
+from server_helpers import decode, serve
 
 
 def timed_stream(url: str, body: dict) -> tuple[bytes, float, float, float, dict[str, str]]:
