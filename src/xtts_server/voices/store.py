@@ -13,8 +13,12 @@ os.replace and the directory is fsync'ed: after a crash there is either the old 
 one, never half of one. Files that cannot be read (corrupt, or for a model of another width) are
 logged at each start and left where they are; nothing the user stored is ever deleted unasked.
 
-One process owns a directory. Threads: mutations hold a lock; reads work on an immutable snapshot
-of the index, so `get` never waits on a write.
+Several processes may share a directory (replicas on shared storage): a name not in the index is
+looked for on disk at once (its file name follows from the name), and the directory is checked for
+changes at most every `refresh_s` seconds on any lookup, so voices stored, replaced or deleted by
+another process are seen without a restart. A temp file is locked while it is written, so a process
+starting up removes only those whose writer is gone. Threads: mutations hold a lock; reads work on
+an immutable snapshot of the index, so `get` never waits on a write.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,11 @@ from xtts_server.voices.errors import VoiceExists, VoiceReadOnly, VoiceStorageEr
 from xtts_server.voices.info import ModelSignature, Source, VoiceInfo, utc_now
 from xtts_server.voices.names import file_stem, name_key, validate_name
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; start-up removes every leftover temp file
+    fcntl = None  # type: ignore[assignment]
+
 logger = logging.getLogger(__name__)
 
 SUFFIX = ".safetensors"
@@ -55,17 +65,21 @@ UNLOADABLE_MARK = ".unloadable-"
 DUPLICATE_MARK = ".duplicate-"
 
 BuiltinVoices = Mapping[str, Voice] | Callable[[], Mapping[str, Voice]]
+Stamp = tuple[int, int, int]  # a file's (inode, size, mtime in ns): a changed stamp is a changed file
 
 
 class _Entry:
     """One known voice. `voice` is the CPU copy (None for a built-in, fetched from its mapping)."""
 
-    __slots__ = ("_lock", "_on_device", "info", "path", "voice")
+    __slots__ = ("_lock", "_on_device", "info", "path", "stamp", "voice")
 
-    def __init__(self, info: VoiceInfo, voice: Voice | None, path: Path | None) -> None:
+    def __init__(
+        self, info: VoiceInfo, voice: Voice | None, path: Path | None, stamp: Stamp | None = None
+    ) -> None:
         self.info = info
         self.voice = voice
         self.path = path
+        self.stamp = stamp
         self._on_device: Voice | None = None
         self._lock = threading.Lock()
 
@@ -86,6 +100,7 @@ class VoiceStore:
     `builtin`: the model's studio voices by name, or a function returning them (called once, here).
     `signature`: the loaded model's fingerprint and tensor shapes; stored voices that do not fit are
     refused at load with a logged error. `device`: where `get` puts the tensors (copied once, cached).
+    `refresh_s`: how often lookups check the directory for changes made by other processes.
     """
 
     def __init__(
@@ -95,10 +110,14 @@ class VoiceStore:
         builtin: BuiltinVoices | None = None,
         signature: ModelSignature | None = None,
         device: str | torch.device = "cpu",
+        refresh_s: float = 1.0,
     ) -> None:
         self.directory = Path(directory)
         self.signature = signature
         self.device = torch.device(device)
+        self.refresh_s = refresh_s
+        self._listing: Stamp | None = None  # the directory's stamp when it was last read
+        self._checked = 0.0  # time.monotonic() of the last check
         self._lock = threading.RLock()
         self._builtin: Mapping[str, Voice] = (builtin() if callable(builtin) else builtin) or {}
         # name key -> entry; replaced whole on each change, so readers need no lock
@@ -128,7 +147,24 @@ class VoiceStore:
     # --- start-up ---------------------------------------------------------------------------------
 
     def _load_directory(self) -> None:
-        entries = dict(self._entries)
+        self._scan(tidy=True)
+        stored = sum(1 for e in self._entries.values() if not e.info.builtin)
+        logger.info(
+            "voices: %d stored in %s, %d built-in, %d files skipped",
+            stored,
+            self.directory,
+            len(self._entries) - stored,
+            len(self.skipped),
+        )
+
+    def _scan(self, *, tidy: bool) -> None:
+        """Rebuild the index from the directory; a file whose stamp is unchanged keeps its entry (it
+        is not read again). `tidy` (start-up only) also removes temp files whose writer is gone and
+        sets older duplicates aside; a refresh changes nothing on disk."""
+        self._listing = _stamp(self.directory)
+        self._checked = time.monotonic()
+        known = {e.path: e for e in self._entries.values() if e.path is not None}
+        entries = {key: e for key, e in self._entries.items() if e.info.builtin}
         try:
             paths = sorted(self.directory.iterdir())
         except OSError as exc:
@@ -137,45 +173,66 @@ class VoiceStore:
             ) from exc
         for path in paths:
             if path.name.startswith(TEMP_PREFIX) and path.name.endswith(TEMP_SUFFIX):
-                try:
-                    path.unlink()
-                    logger.info("removed %s, left by an interrupted write", path)
-                except OSError as exc:
-                    logger.warning("cannot remove the leftover temp file %s: %s", path, exc)
+                if tidy:
+                    _remove_abandoned(path)
                 continue
             if path.suffix != SUFFIX or path.name.startswith("."):
                 continue
-            loaded = self._read(path)
-            if loaded is None:
+            entry = self._load_file(path, known.get(path))
+            if entry is None:
                 continue
-            info, voice = loaded
-            key = name_key(info.name)
+            key = name_key(entry.info.name)
             other = entries.get(key)
             if other is not None and other.info.builtin:
                 self._skip(
-                    path, f"voice {info.name!r} has the name of a built-in voice; the built-in is used"
+                    path, f"voice {entry.info.name!r} has the name of a built-in voice; the built-in is used"
                 )
                 continue
             if other is not None:
-                # Two files for one name (copied in by hand): the newer wins; the older is renamed so
-                # that it is not loaded again (a later delete must not bring it back) and is kept.
-                older, newer = sorted([other, _Entry(info, voice, path)], key=lambda e: e.info.created or "")
-                try:
-                    self._set_aside(older.path, DUPLICATE_MARK, f"an older copy of voice {info.name!r}")
-                except VoiceStorageError as exc:
-                    self._skip(older.path, str(exc))
+                # Two files for one name (copied in by hand): the newer wins; at start-up the older is
+                # renamed so that it is not loaded again (a later delete must not bring it back) and kept.
+                older, newer = sorted([other, entry], key=lambda e: e.info.created or "")
+                if tidy:
+                    try:
+                        self._set_aside(
+                            older.path, DUPLICATE_MARK, f"an older copy of voice {entry.info.name!r}"
+                        )
+                    except VoiceStorageError as exc:
+                        self._skip(older.path, str(exc))
                 entries[key] = newer
                 continue
-            entries[key] = _Entry(info, voice, path)
+            entries[key] = entry
         self._entries = entries
-        stored = sum(1 for e in entries.values() if not e.info.builtin)
-        logger.info(
-            "voices: %d stored in %s, %d built-in, %d files skipped",
-            stored,
-            self.directory,
-            len(entries) - stored,
-            len(self.skipped),
-        )
+
+    def _load_file(self, path: Path, known: _Entry | None) -> _Entry | None:
+        stamp = _stamp(path)
+        if stamp is None:  # gone since the listing
+            return None
+        if known is not None and known.stamp == stamp:
+            return known
+        loaded = self._read(path)
+        if loaded is None:
+            return None
+        self.skipped.pop(path, None)
+        return _Entry(*loaded, path, stamp)
+
+    def refresh(self) -> None:
+        """Re-read the directory if it changed since it was last read: voices stored, replaced or
+        deleted by another process sharing it. Unchanged files are not read again."""
+        with self._lock:
+            self._checked = time.monotonic()
+            if _stamp(self.directory) == self._listing:
+                return
+            try:
+                self._scan(tidy=False)
+            except VoiceStorageError as exc:
+                logger.warning("%s; keeping the voices known so far", exc)
+
+    def _fresh(self) -> dict[str, _Entry]:
+        """The index, checked against the directory if the last check is `refresh_s` old."""
+        if time.monotonic() - self._checked >= self.refresh_s:
+            self.refresh()
+        return self._entries
 
     def _read(self, path: Path) -> tuple[VoiceInfo, Voice] | None:
         try:
@@ -204,19 +261,33 @@ class VoiceStore:
     def _skip(self, path: Path | None, reason: str) -> None:
         if path is None:
             return
-        logger.error("skipping %s: %s", path, reason)
+        if self.skipped.get(path) != reason:  # once, not at every refresh
+            logger.error("skipping %s: %s", path, reason)
         self.skipped[path] = reason
 
     # --- reading ----------------------------------------------------------------------------------
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name_key(name) in self._entries
+        return isinstance(name, str) and self._find(name) is not None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._fresh())
+
+    def _find(self, name: str) -> _Entry | None:
+        key = name_key(name)
+        entry = self._fresh().get(key)
+        if entry is None:
+            # Stored by another process since the last check? Its file name follows from its name
+            # (a file lookup sees it even where a shared file system caches the directory's stamp).
+            self.refresh()
+            if key not in self._entries and (self.directory / (file_stem(key) + SUFFIX)).exists():
+                with self._lock:
+                    self._scan(tidy=False)
+            entry = self._entries.get(key)
+        return entry
 
     def _entry(self, name: str) -> _Entry:
-        entry = self._entries.get(name_key(name)) if isinstance(name, str) else None
+        entry = self._find(name) if isinstance(name, str) else None
         if entry is None:
             raise VoiceNotFound(self._not_found_message(name))
         return entry
@@ -239,7 +310,7 @@ class VoiceStore:
 
     def list(self, *, builtin: bool | None = None) -> builtins.list[VoiceInfo]:
         """All voices sorted by name (case-insensitive); `builtin` True/False keeps only those."""
-        infos = [e.info for e in self._entries.values() if builtin is None or e.info.builtin == builtin]
+        infos = [e.info for e in self._fresh().values() if builtin is None or e.info.builtin == builtin]
         return sorted(infos, key=lambda i: (name_key(i.name), i.name))
 
     def export(self, name: str) -> dict[str, Any]:
@@ -284,7 +355,7 @@ class VoiceStore:
         key = name_key(display)
         path = self.directory / (file_stem(key) + SUFFIX)
         with self._lock:
-            existing = self._entries.get(key)
+            existing = self._find(display)  # also a voice stored by another process just now
             if existing is not None and existing.info.builtin:
                 raise VoiceReadOnly(
                     f"{existing.info.name!r} is a built-in voice and cannot be replaced; choose another name"
@@ -303,7 +374,7 @@ class VoiceStore:
                     _fsync_directory(self.directory)
             except OSError as exc:
                 raise VoiceStorageError(f"could not save voice {display!r}: {exc}") from exc
-            self._entries = {**self._entries, key: _Entry(info, cpu_voice, path)}
+            self._entries = {**self._entries, key: _Entry(info, cpu_voice, path, _stamp(path))}
         logger.info("voice %r stored (%s, %d clips) in %s", display, source, len(info.clips), path.name)
         return info
 
@@ -345,6 +416,8 @@ def _write_atomic(directory: Path, path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers and crashes see the old file or the new one, whole."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     try:
+        if fcntl is not None:  # held until closed: a process starting up leaves this file alone
+            fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -369,3 +442,28 @@ def _fsync_directory(directory: Path) -> None:
         pass  # some file systems refuse fsync on a directory; the rename itself is still atomic
     finally:
         os.close(fd)
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """(inode, size, mtime in ns), or None if `path` is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remove_abandoned(path: Path) -> None:
+    """Remove a temp file left by an interrupted write, unless its writer (this process or another
+    sharing the directory) still holds its lock."""
+    try:
+        with path.open("rb") as file:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # a write in progress
+            path.unlink()
+        logger.info("removed %s, left by an interrupted write", path)
+    except OSError as exc:
+        logger.warning("cannot remove the leftover temp file %s: %s", path, exc)
