@@ -42,14 +42,14 @@ class BodyLimit:
         limit = self.upload_limit if is_upload else self.json_limit
         if path in self.LATENT_PATHS:
             limit += self.LATENTS
-        return limit, "the clips" if is_upload else "the request body"
+        return limit, "the clips exceed" if is_upload else "the request body exceeds"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit, what = self.limit(scope.get("path", ""))
-        too_large = f"{what} exceed this server's limit of {limit} bytes"
+        too_large = f"{what} this server's limit of {limit} bytes"
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit + self.SLACK:
             await _refuse(send, 413, "payload_too_large", too_large)

@@ -4,8 +4,8 @@
 - refuses new work while the server drains after SIGTERM (503 shutting_down);
 - holds one of the caller's `max_streams_per_key` places for the whole stream (429 beyond; with
   API keys only: without keys there is no caller to count);
-- gives up on a request with no audio after `queue_timeout_s` (503 overloaded + Retry-After),
-  which frees its queue place at once;
+- gives up on a request with no audio after `queue_timeout_s` (503 overloaded + Retry-After) and
+  cancels it (a queued request never starts; the engine frees its place when it would have);
 - optionally ends the synthesis at a deadline (WebSocket sentences; HTTP requests are bounded
   whole by `RequestDeadline`);
 - counts it in `xtts_active_streams` and observes time to first audio and the real-time factor.
