@@ -4,6 +4,7 @@ with a clear error and goes on serving; every stream it counted is given back.""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -177,7 +178,7 @@ def test_request_timeout_whole_stream_and_websocket(tiny_tts, tmp_path: Path) ->
         while not seen or seen[-1]["type"] != "done":
             message = ws.receive()
             if message.get("text"):
-                seen.append(__import__("json").loads(message["text"]))
+                seen.append(json.loads(message["text"]))
         errors = [e for e in seen if e["type"] == "error"]
         assert [e["code"] for e in errors] == ["timeout"], seen
         assert active_streams(client) == 0
