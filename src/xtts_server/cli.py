@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("text", "json"), help="json: one JSON object a line")
     serve.add_argument("--log-text", action="store_true", help="log the text of requests (off by default)")
     serve.add_argument("--no-warmup", dest="warmup", action="store_false")
+    ray = serve.add_argument_group("Ray Serve (the ray extra): replicas of this server, one engine each")
+    ray.add_argument("--ray", action="store_true", help="serve through Ray Serve instead of one process")
+    ray.add_argument("--replicas", type=int, help="replicas (the minimum when autoscaling; default 1)")
+    ray.add_argument("--max-replicas", type=int, help="autoscale up to this many replicas")
+    ray.add_argument("--gpus-per-replica", type=float, help="default 1, or 0 with --device cpu")
+    ray.add_argument("--ray-address", help="a Ray cluster to join (default: start one on this machine)")
 
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file")
     synth.add_argument("text")
@@ -156,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+RAY_FLAGS = ("replicas", "max_replicas", "gpus_per_replica", "ray_address")
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging.config
 
@@ -167,11 +176,30 @@ def _serve(args: argparse.Namespace) -> int:
     from xtts_server.server.shutdown import serve
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "verbose")}
+    on_ray = flags.pop("ray", False)
+    ray_flags = {k: flags.pop(k) for k in RAY_FLAGS if k in flags}
+    if "ray_address" in ray_flags:
+        ray_flags["address"] = ray_flags.pop("ray_address")
     try:
         settings = Settings(**flags)
+        if on_ray:
+            from xtts_server.distributed.options import RaySettings
+
+            ray_settings = RaySettings(**ray_flags)
     except ValidationError as e:
         print(f"error: invalid setting: {e}", file=sys.stderr)
         return 2
+    if ray_flags and not on_ray:
+        print(f"error: {', '.join(sorted(ray_flags))} need --ray", file=sys.stderr)
+        return 2
+    if on_ray:
+        logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+        try:
+            from xtts_server.distributed.deployment import run
+        except ImportError as e:
+            print(f"error: --ray needs the ray extra (pip install 'xtts-server[ray]'): {e}", file=sys.stderr)
+            return 2
+        return run(settings, ray_settings)
     logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     app = create_app(settings)  # InsecureConfig (an XTTSError): reported by main, exit status 2
     return serve(app, settings)

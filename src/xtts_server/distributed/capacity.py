@@ -1,0 +1,16 @@
+"""How many requests one replica takes at once: the single number Ray's routing and autoscaling use."""
+
+from __future__ import annotations
+
+from xtts_server.server.settings import Settings
+
+
+def replica_capacity(settings: Settings) -> int:
+    """Requests one replica serves at once: what its server admits before it answers 503 (today the
+    Synthesizer's syntheses running plus queued; the engine's slot count once there is one).
+
+    Ray's `max_ongoing_requests` is set to this, so Ray never sends a replica more than it admits:
+    beyond it requests wait in Ray's queue for whichever replica frees first. A WebSocket session
+    is one ongoing request for its whole life, so open sessions and HTTP streams share this number.
+    """
+    return settings.max_concurrent + settings.max_queued
