@@ -34,3 +34,13 @@ def clip_paths(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_voice(tiny_tts, clip_paths):  # type: ignore[no-untyped-def]
     return tiny_tts.clone_voice(clip_paths)
+
+
+@pytest.fixture(scope="session")
+def ray_serve(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A local Ray cluster serving the app on the tiny model (tests/ray_helpers.py); skips without
+    the ray extra."""
+    from ray_helpers import ray_serve as start
+
+    with start(tiny_model_dir, tmp_path_factory.mktemp("ray")) as cluster:
+        yield cluster

@@ -14,3 +14,12 @@ def replica_capacity(settings: Settings) -> int:
     is one ongoing request for its whole life, so open sessions and HTTP streams share this number.
     """
     return settings.max_concurrent + settings.max_queued
+
+
+def replica_settings(settings: Settings) -> Settings:
+    """The settings a replica runs with: its own admission raised by one capacity's worth of queue,
+    so that Ray, which holds each replica to `replica_capacity`, is the one that refuses. Without
+    the headroom a replica would answer 503 in the moment after a client leaves, when Ray already
+    counts that request as done while the engine is still stopping it (up to one decode step), and
+    to a WebSocket session speaking several contexts at once (one ongoing request to Ray)."""
+    return settings.model_copy(update={"max_queued": settings.max_queued + replica_capacity(settings)})

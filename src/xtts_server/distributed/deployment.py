@@ -22,6 +22,7 @@ from ray import serve
 from ray.serve import Application
 
 from xtts_server.distributed.asgi import ReadyGate, ReplicaHeader, not_ready
+from xtts_server.distributed.capacity import replica_settings
 from xtts_server.distributed.options import APP_NAME, DEPLOYMENT_NAME, RaySettings, deployment_options
 from xtts_server.server.app import create_app
 from xtts_server.server.auth import check_exposure, load_keys
@@ -68,7 +69,7 @@ def build_app(settings: Settings, ray: RaySettings) -> Application:
     """The application, its deployment options derived from the settings."""
     options = deployment_options(settings, ray)
     deployment = XTTSReplica.options(**options)  # type: ignore[attr-defined]  # a Deployment, by the decorator
-    return deployment.bind(settings, ray.torch_threads)
+    return deployment.bind(replica_settings(settings), ray.torch_threads)
 
 
 def app_builder(args: dict[str, Any]) -> Application:
