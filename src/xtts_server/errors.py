@@ -52,3 +52,7 @@ class VoiceNotFound(XTTSError, KeyError):
 
 class Cancelled(XTTSError):
     """The work was stopped on request (the client went away, or a barge-in cancelled it)."""
+
+
+class EngineFull(XTTSError):
+    """The batching engine holds as many streams as it can (decoding and waiting): retry later."""

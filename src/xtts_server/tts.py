@@ -253,7 +253,7 @@ class XTTS:
                 latents = F.interpolate(
                     latents.transpose(1, 2), scale_factor=1.0 / max(options.speed, 0.05), mode="linear"
                 ).transpose(1, 2)
-            wavs.append(self.model.hifigan_decoder(latents, g).reshape(-1).float().cpu())
+            wavs.append(self.model.hifigan_decoder(latents.to(g.dtype), g).reshape(-1).float().cpu())
             all_codes.append([s.code for s in steps if not s.is_stop])
         audio = torch.cat(wavs).numpy()
         return SynthesisResult(audio=audio, sample_rate=SAMPLE_RATE, codes=all_codes, language=language)

@@ -18,6 +18,7 @@ length: the cost per chunk is bounded, and the joined stream equals whole-uttera
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -78,8 +79,27 @@ class LinearStage:
         return (x0 * (1.0 - lam) + x1 * lam).to(x.dtype)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One generator run: frames [C, n] in, and which of its output samples are new."""
+
+    frames: torch.Tensor  # [C, n] generator input frames
+    start: int  # first new sample in the window's output
+    samples: int  # how many new samples
+    # Its new samples lean on the utterance's true end (fewer than `right` frames after them): it
+    # must run at its exact length, since frames padded on after it would change those samples.
+    at_end: bool
+
+    def take(self, wav: torch.Tensor) -> torch.Tensor:
+        """The new samples from the window's output wav [>= n * hop] -> [samples] float32."""
+        return wav[self.start : self.start + self.samples].float()
+
+
 class StreamingVocoder:
-    """Feed latents as they are generated; get back the audio that can no longer change."""
+    """Feed latents as they are generated; get back the audio that can no longer change.
+
+    `push`/`finish` plan a window and run it at once. The batching engine instead calls
+    `extend` and `plan`, runs the windows of many streams together, and `Window.take`s the samples."""
 
     def __init__(self, decoder: HifiDecoder, speaker_embedding: torch.Tensor, speed: float = 1.0) -> None:
         self.decoder = decoder
@@ -94,16 +114,28 @@ class StreamingVocoder:
         self.done_frames = 0  # generator frames whose samples were returned
         self.last_window = 0  # frames in the last generator window (for tests and metrics)
 
+    def extend(self, latents: torch.Tensor) -> None:
+        """Add latents [n, C] (kept by reference: pass a tensor nobody overwrites)."""
+        self.latents.extend(latents.unbind(0))
+
     def push(self, latents: torch.Tensor) -> torch.Tensor:
         """Add latents [n, C]; return the newly final samples [m] (possibly empty)."""
-        self.latents.extend(latents.unbind(0))
-        return self._emit(at_end=False)
+        self.extend(latents)
+        return self._run(self.plan(at_end=False))
 
     def finish(self) -> torch.Tensor:
         """Return every remaining sample: the utterance is complete."""
-        return self._emit(at_end=True)
+        return self._run(self.plan(at_end=True))
 
-    def _emit(self, at_end: bool) -> torch.Tensor:
+    def _run(self, window: Window | None) -> torch.Tensor:
+        if window is None:
+            return torch.zeros(0, dtype=torch.float32)
+        wav = self.decoder.generate(window.frames[None].to(self.g.dtype), self.g).reshape(-1)  # [n * hop]
+        return window.take(wav)
+
+    def plan(self, at_end: bool) -> Window | None:
+        """The next window to decode (None when no new sample is final yet). Marks its samples as
+        returned: the caller must run it."""
         n = len(self.latents)
         sizes, finals = [n], [n]
         for stage in self.stages:
@@ -112,16 +144,15 @@ class StreamingVocoder:
         total, final = sizes[-1], finals[-1]
         end = total if at_end else max(final - self.right, self.done_frames)
         if end <= self.done_frames:
-            return torch.zeros(0, dtype=torch.float32)
+            return None
         lo = max(self.done_frames - self.left, 0)
         hi = min(end + self.right, final)
         frames = self._frames(len(self.stages), lo, hi, sizes)  # [C, hi - lo]
         self.last_window = hi - lo
-        wav = self.decoder.generate(frames[None], self.g).reshape(-1)  # [(hi - lo) * hop]
-        start = (self.done_frames - lo) * self.hop
-        out = wav[start : start + (end - self.done_frames) * self.hop]
+        window = Window(frames, (self.done_frames - lo) * self.hop, (end - self.done_frames) * self.hop,
+                        at_end=end + self.right > hi)  # fmt: skip
         self.done_frames = end
-        return out.float()
+        return window
 
     def _frames(self, level: int, start: int, end: int, sizes: list[int]) -> torch.Tensor:
         """Frames [start, end) of interpolation level `level` (0 = the latents) as [C, end - start]."""

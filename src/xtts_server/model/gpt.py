@@ -29,9 +29,10 @@ class KVCache:
         self, layers: int, rows: int, heads: int, seq_len: int, head_dim: int, dtype: torch.dtype,
         device: torch.device,
     ) -> None:  # fmt: skip
-        shape = (layers, rows, heads, seq_len, head_dim)  # [L, R, H, S, D]
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # Keys and values in one tensor, so a decode step writes both with one indexed copy.
+        self.kv = torch.zeros((layers, 2, rows, heads, seq_len, head_dim), dtype=dtype, device=device)
+        self.k = self.kv[:, 0]  # [L, R, H, S, D] views
+        self.v = self.kv[:, 1]
 
     @property
     def rows(self) -> int:
@@ -67,15 +68,48 @@ class Attention(nn.Module):
         self.c_attn = nn.Linear(dim, 3 * dim)
         self.c_proj = nn.Linear(dim, dim)
 
+    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=-1)
+        return tuple(y.view(b, t, self.heads, -1).transpose(1, 2) for y in (q, k, v))  # type: ignore[return-value,unused-ignore]
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        b, _, t, _ = y.shape  # [B, H, T, D]
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, -1))
+
     def forward(
         self, x: torch.Tensor, cache: KVCache, rows: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        b, t, c = x.shape
-        q, k, v = self.c_attn(x).split(c, dim=-1)
-        q, k, v = (y.view(b, t, self.heads, -1).transpose(1, 2) for y in (q, k, v))  # [B, H, T, D]
+        q, k, v = self._qkv(x)  # [B, H, T, D]
         k, v = cache.update(self.layer, rows, pos, k, v, mask.shape[-1])
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # scale 1/sqrt(D), as GPT-2
-        return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
+        return self._out(y)
+
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Causal self-attention over whole prompts x [B, P, C] with nothing cached before them.
+        Right-padded prompts are fine: causality keeps real positions from seeing the pads.
+        Returns the output and this layer's keys and values [B, H, P, D] for the cache."""
+        q, k, v = self._qkv(x)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self._out(y), k, v
+
+    def decode(
+        self, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        """One new token per row, x [B, 1, C], for cache rows [0, B) of this layer's keys and
+        values kv [2, R, H, S, D]: written at `pos` [B], then attended in place over positions
+        [0, S') with `bias` [B, 1, 1, S'] (0 where visible, -inf after the row's position).
+
+        No gather: kv[:, :B, :, :S'] is a strided view that attention reads as it is, so a step
+        reads only the cache it attends to, whatever the cache's capacity."""
+        b, _, c = x.shape
+        qkv = self.c_attn(x).view(b, 3, self.heads, c // self.heads)  # [B, 3, H, D]
+        rows = torch.arange(b, device=x.device)
+        kv[:, rows, :, pos] = qkv[:, 1:]  # one indexed copy of [B, 2, H, D] (keys and values)
+        s = bias.shape[-1]
+        q = qkv[:, 0, :, None]  # [B, H, 1, D]
+        y = F.scaled_dot_product_attention(q, kv[0, :b, :, :s], kv[1, :b, :, :s], attn_mask=bias)
+        return self.c_proj(y.reshape(b, 1, c))  # [B, H, 1, D] is [B, 1, C] in memory
 
 
 class MLP(nn.Module):
@@ -100,6 +134,17 @@ class Block(nn.Module):
         self, x: torch.Tensor, cache: KVCache, rows: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), cache, rows, pos, mask)
+        return x + self.mlp(self.ln_2(x))
+
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y, k, v = self.attn.prefill(self.ln_1(x))
+        x = x + y
+        return x + self.mlp(self.ln_2(x)), k, v
+
+    def decode(
+        self, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        x = x + self.attn.decode(self.ln_1(x), kv, pos, bias)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -181,6 +226,34 @@ class GPT(nn.Module):
         for block in self.transformer.h:
             x = block(x, cache, rows, pos, mask)
         return self.transformer.ln_f(x)
+
+    @property
+    def blocks(self) -> list[Block]:
+        return list(self.transformer.h)  # type: ignore[arg-type]
+
+    def prefill(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Whole prompts emb [B, P, dim] (right-padded to a common P) with an empty cache.
+        Returns hidden states after ln_f [B, P, dim] and every layer's keys and values
+        [L, B, H, P, D], for the caller to place in its cache (the batching engine's path)."""
+        x = emb
+        keys, values = [], []
+        for block in self.blocks:
+            x, k, v = block.prefill(x)
+            keys.append(k)
+            values.append(v)
+        return self.transformer.ln_f(x), torch.stack(keys), torch.stack(values)
+
+    def decode(self, emb: torch.Tensor, pos: torch.Tensor, cache: KVCache, attend_len: int) -> torch.Tensor:
+        """One token for each of cache rows [0, B): emb [B, 1, dim] written at positions `pos` [B],
+        attending to positions [0, attend_len) of its own row (those past its position are masked).
+        -> hidden after ln_f [B, dim]. Static shapes for a given (B, attend_len): one CUDA graph each."""
+        visible = torch.arange(attend_len, device=pos.device) <= pos[:, None]  # [B, S']
+        bias = torch.zeros(visible.shape, dtype=emb.dtype, device=pos.device)
+        bias = bias.masked_fill(~visible, float("-inf"))[:, None, None]  # [B, 1, 1, S']
+        x = emb
+        for i, block in enumerate(self.blocks):
+            x = block.decode(x, cache.kv[i], pos, bias)
+        return self.transformer.ln_f(x)[:, 0]
 
     def latents(self, hidden: torch.Tensor) -> torch.Tensor:
         """The vocoder's input: the release applies final_norm after ln_f (two LayerNorms in a row)."""

@@ -1,0 +1,7 @@
+# Sourced at the start of a device command: our pure-Python dependencies from carried wheels (.whl),
+# the source tree on the path, unbuffered output. The GPU machine has torch, numpy, tokenizers,
+# safetensors and huggingface_hub already.
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  || return 1
+export PYTHONPATH=/tmp/site:$PWD/src:$PWD/bench PYTHONUNBUFFERED=1
+python3 -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'

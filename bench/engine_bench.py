@@ -1,0 +1,181 @@
+"""Engine-level benchmark (issue 6): the standard workload through the batching engine, at several
+concurrencies, on random full-size weights.
+
+    python bench/engine_bench.py --model-dir /tmp/full --dtype bfloat16 --concurrency 1,16,64,256
+
+TTFA is from `Engine.submit` to the first audio delivered to the request's callback (host memory);
+total is to the end of the stream. Concurrency c means c requests submitted together; every stream
+speaks the workload sentence with 86 forced tokens, chunk 20, the studio voice. Also times one decode
+step (graph replay) per batch bucket, and reports GPU memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from workload import CHUNK, LANGUAGE, SAMPLE_RATE, STUDIO_VOICE, TEXT, TOKENS
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run_batch(engine: Any, tts: Any, voice: Any, c: int, seed: int) -> dict[str, Any]:
+    from xtts_server.engine import EngineRequest
+    from xtts_server.inference.sampling import SamplingParams
+
+    ids = tts.tokenize(TEXT, LANGUAGE)
+    d = tts.config.defaults
+    params = SamplingParams(d.temperature, d.top_k, d.top_p, d.repetition_penalty)
+    done = threading.Event()
+    stats: list[dict[str, float]] = [{} for _ in range(c)]
+    remaining = [c]
+    lock = threading.Lock()
+
+    def callback(i: int, started: list[float]):  # type: ignore[no-untyped-def]
+        samples = [0]
+
+        def on(out: Any) -> None:
+            now = time.perf_counter()
+            if out.error is not None:
+                stats[i]["error"] = 1.0
+            if out.audio.size and "ttfa_s" not in stats[i]:
+                stats[i]["ttfa_s"] = now - started[0]
+            samples[0] += out.audio.size
+            if out.done:
+                stats[i]["total_s"] = now - started[0]
+                stats[i]["audio_s"] = samples[0] / SAMPLE_RATE
+                with lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        done.set()
+
+        return on
+
+    reqs = []
+    for i in range(c):
+        started = [0.0]
+        req = EngineRequest(
+            ids, voice.gpt_cond_latent, voice.speaker_embedding, params, callback(i, started),
+            seed=seed + i, max_new_tokens=TOKENS, min_new_tokens=TOKENS, stream_chunk_size=CHUNK,
+        )  # fmt: skip
+        reqs.append((req, started))
+    steps0 = engine.steps
+    wall0 = time.perf_counter()
+    for req, started in reqs:
+        started[0] = time.perf_counter()
+        engine.submit(req)
+    if not done.wait(600):
+        raise TimeoutError(f"c={c}: {remaining[0]} streams unfinished")
+    wall = time.perf_counter() - wall0
+    ttfa = [s["ttfa_s"] for s in stats]
+    total = [s["total_s"] for s in stats]
+    rtf = [s["total_s"] / s["audio_s"] for s in stats]
+    audio = sum(s["audio_s"] for s in stats)
+    return {
+        "concurrency": c,
+        "errors": int(sum(s.get("error", 0) for s in stats)),
+        "ttfa_ms_p50": pct(ttfa, 50) * 1e3,
+        "ttfa_ms_p95": pct(ttfa, 95) * 1e3,
+        "ttfa_ms_p99": pct(ttfa, 99) * 1e3,
+        "total_ms_p50": pct(total, 50) * 1e3,
+        "total_ms_p95": pct(total, 95) * 1e3,
+        "rtf_p50": pct(rtf, 50),
+        "rtf_p95": pct(rtf, 95),
+        "audio_s_per_stream": audio / c,
+        "audio_s_per_wall_s": audio / wall,
+        "wall_s": wall,
+        "decode_steps": engine.steps - steps0,
+    }
+
+
+def step_times(engine: Any, attend: int) -> list[dict[str, float]]:
+    """Graph replay time of one decode step per batch bucket (state is garbage: timing only)."""
+    runner = engine.runner
+    out = []
+    for b in runner.config.decode_batches:
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(30):
+            runner.decode(b, attend)
+        torch.cuda.synchronize()
+        ms = (time.perf_counter() - t) / 30 * 1e3
+        out.append({"batch": b, "step_ms": ms, "tokens_per_s": b / ms * 1e3})
+    runner.reset()
+    return out
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full-seed0"))
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--slots", type=int, default=256)
+    parser.add_argument("--concurrency", default="1,16,64,256")
+    parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    from xtts_server import XTTS
+    from xtts_server.engine import Engine, EngineConfig
+    from xtts_server.random_model import make_test_model
+
+    if not (args.model_dir / "model.pth").is_file():
+        make_test_model(args.model_dir, "full", seed=0)
+    tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
+    voice = tts.studio_voice(STUDIO_VOICE)
+    base = torch.cuda.memory_allocated()
+    engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
+    t = time.perf_counter()
+    engine.start()
+    capture_s = time.perf_counter() - t
+    engine_mem = torch.cuda.memory_allocated() - base
+    report: dict[str, Any] = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "dtype": args.dtype,
+        "slots": args.slots,
+        "tokens": TOKENS,
+        "chunk": CHUNK,
+        "weights": "random, full size (make-test-model --size full --seed 0)",
+        "graphs": len(engine.runner.graphs.graphs) if engine.runner.graphs else 0,
+        "capture_s": capture_s,
+        "model_gb": base / 1e9,
+        "engine_state_gb": engine_mem / 1e9,
+        "engine_state_mb_per_slot": engine_mem / args.slots / 1e6,
+    }
+    print(json.dumps(report), flush=True)
+    report["step_times_attend_256"] = step_times(engine, 200)
+    print(json.dumps(report["step_times_attend_256"]), flush=True)
+    run_batch(engine, tts, voice, 1, seed=0)  # warm-up
+    singles = [run_batch(engine, tts, voice, 1, seed=i) for i in range(args.runs)]
+    report["c1"] = {
+        key: statistics.median(r[key] for r in singles)
+        for key in ("ttfa_ms_p50", "total_ms_p50", "rtf_p50", "decode_steps")
+    }
+    report["c1"]["ttfa_ms_min"] = min(r["ttfa_ms_p50"] for r in singles)
+    report["c1"]["ttfa_ms_max"] = max(r["ttfa_ms_p50"] for r in singles)
+    print(json.dumps({"c1": report["c1"]}), flush=True)
+    report["load"] = []
+    for c in (int(x) for x in args.concurrency.split(",")):
+        if c > engine.capacity:
+            continue
+        torch.cuda.reset_peak_memory_stats()
+        r = run_batch(engine, tts, voice, c, seed=1000)
+        r["peak_gpu_gb"] = torch.cuda.max_memory_allocated() / 1e9
+        report["load"].append(r)
+        print(json.dumps(r), flush=True)
+    engine.stop()
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,373 @@
+"""The engine loop: one thread that decodes every live stream together, cut as schedule -> execute ->
+update, vLLM-style.
+
+- schedule: drop streams that finished or were cancelled (their rows are reused at once, the last
+  row moving into the hole), admit waiting requests into free rows and prefill them together.
+- execute: one decode step for all live rows (a CUDA graph per batch bucket on a GPU). The chosen
+  codes are copied to pinned host memory without waiting.
+- update: read the *previous* step's codes (by now the GPU is busy with this one, so the host never
+  stalls it), note stops, and run the vocoder windows of streams that reached a chunk boundary,
+  batched across streams; hand the audio to each request's callback.
+
+Because update lags execute by one step, a stream that stopped is stepped once more on stale state
+before it leaves; the runner keeps such rows in bounds and nobody reads their output.
+
+Admission is bounded: rows (slots) plus a waiting queue of fixed length; a full engine refuses at
+once (`EngineFull`). A cancelled request leaves at the next step and its row is reused.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from xtts_server.engine.runner import Runner, RunnerConfig
+from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
+from xtts_server.inference.sampling import SamplingParams
+from xtts_server.inference.vocoder_stream import StreamingVocoder, Window
+from xtts_server.model.xtts import XTTSModel
+
+logger = logging.getLogger(__name__)
+
+
+def _request_error(e: Exception, doing: str) -> XTTSError:
+    if isinstance(e, XTTSError):
+        return e
+    if isinstance(e, torch.OutOfMemoryError):
+        return XTTSError(f"out of GPU memory while {doing}; retry, or with shorter text")
+    return XTTSError(f"internal error while {doing}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    slots: int = 64  # streams decoded together
+    max_waiting: int = 256  # admitted requests waiting for a row; more are refused
+    max_new_tokens: int = 602  # the release's limit on codes per sentence
+    max_text_tokens: int = 402  # the release's gpt_max_text_tokens
+    cuda_graphs: bool | None = None  # None: on CUDA devices
+    buckets: bool | None = None  # pad shapes to buckets; None: when graphed (always, with graphs)
+
+
+@dataclass(frozen=True)
+class AudioOut:
+    """What a request's callback receives: new samples, or the end (with the codes), or an error."""
+
+    audio: np.ndarray  # float32 at 24 kHz, possibly empty
+    done: bool = False
+    codes: tuple[int, ...] = ()  # on done: the generated codes (the stop code excluded)
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)
+class EngineRequest:
+    """One sentence to speak. `on_output` is called from the engine thread: keep it short."""
+
+    text_ids: list[int]
+    gpt_cond_latent: torch.Tensor  # [1, 32, dim]
+    speaker_embedding: torch.Tensor  # [1, 512, 1]
+    params: SamplingParams
+    on_output: Callable[[AudioOut], None]
+    seed: int = 0
+    max_new_tokens: int = 602
+    min_new_tokens: int = 0
+    stream_chunk_size: int = 20
+    speed: float = 1.0
+    # --- engine-side state ---
+    submitted: float = field(default_factory=time.perf_counter)
+    cancelled: bool = False
+    finished: bool = False
+    row: int = -1
+    prompt_len: int = 0
+    launched: int = 0  # codes whose computation was launched
+    codes: list[int] = field(default_factory=list)  # codes read back (the stop code included)
+    vocoded: int = 0  # latents handed to the vocoder
+    vocoder: StreamingVocoder | None = None
+
+    def cancel(self) -> None:
+        """Stop at the next step; no more output is delivered."""
+        self.cancelled = True
+
+
+@dataclass
+class _Launched:
+    """A decode step in flight: which request each row held, and where its codes will land."""
+
+    rows: list[EngineRequest]
+    codes: torch.Tensor  # pinned host [>= len(rows)]
+    event: torch.cuda.Event | None
+    prefilled: list[EngineRequest]  # newcomers whose first code (from the prefill) rides along
+    first_codes: torch.Tensor | None
+
+
+class Engine:
+    def __init__(self, model: XTTSModel, device: torch.device, config: EngineConfig | None = None) -> None:
+        self.model = model
+        self.device = torch.device(device)
+        self.config = config or EngineConfig()
+        c = self.config
+        graphs = c.cuda_graphs if c.cuda_graphs is not None else self.device.type == "cuda"
+        a = model.gpt.args
+        self.max_new = min(c.max_new_tokens, a.max_gen_audio_tokens)
+        max_prompt = a.cond_latents + min(c.max_text_tokens, a.gpt_max_text_tokens) + 3
+        self.runner = Runner(
+            model, RunnerConfig.default(c.slots, self.max_new, max_prompt, graphs, c.buckets), self.device
+        )
+        self.stop_code = a.gpt_stop_audio_token
+        self.rows: list[EngineRequest] = []  # live streams; rows[i].row == i
+        self.waiting: collections.deque[EngineRequest] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.dead: BaseException | None = None  # set when the loop itself failed
+        self._pinned = self.device.type == "cuda"
+        self._host = [self._host_buffer(c.slots) for _ in range(2)]
+        self._tick = 0
+        self.steps = 0  # decode steps run (metrics)
+        self.rows_stepped = 0  # sum of live rows over those steps (batch occupancy)
+
+    def _host_buffer(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, dtype=torch.long, pin_memory=self._pinned)
+
+    # --- the public side (any thread) ------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """Requests the engine holds at most (decoding + waiting)."""
+        return self.config.slots + self.config.max_waiting
+
+    @property
+    def active(self) -> int:
+        return len(self.rows)
+
+    @property
+    def queued(self) -> int:
+        return len(self.waiting)
+
+    def start(self) -> None:
+        """Capture the graphs (on a GPU) and start the loop thread."""
+        self.runner.capture()
+        self._thread = threading.Thread(target=self._run, name="xtts-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def submit(self, req: EngineRequest) -> EngineRequest:
+        """Queue a request; raises EngineFull when the engine holds all it can."""
+        if self.dead is not None:
+            raise EngineFull(f"the engine has stopped after an internal error: {self.dead}")
+        if not 1 <= req.max_new_tokens <= self.max_new:
+            raise InvalidRequest(f"max_new_tokens must be between 1 and {self.max_new}")
+        limit = self.runner.config.max_prompt - self.model.gpt.args.cond_latents - 3
+        if len(req.text_ids) > limit:
+            raise InvalidText(
+                f"a sentence is too long for the model: {len(req.text_ids)} text tokens, the limit is {limit}"
+            )
+        with self._lock:
+            if len(self.rows) + len(self.waiting) >= self.capacity:
+                raise EngineFull(
+                    f"the engine is full ({self.capacity} streams running or waiting); retry shortly"
+                )
+            self.waiting.append(req)
+        self._wake.set()
+        return req
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: _Launched | None = None
+        try:
+            while not self._stopping:
+                launched = self._iteration()
+                if pending is not None:
+                    self._update(pending)
+                pending = launched
+                if pending is None and not self.waiting:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+        except BaseException as e:  # the loop is gone: fail everyone, report dead
+            logger.exception("the engine loop failed")
+            self.dead = e
+            with self._lock:
+                everyone = list(self.rows) + list(self.waiting)
+                self.rows.clear()
+                self.waiting.clear()
+            for req in everyone:
+                self._fail(req, e)
+
+    def _iteration(self) -> _Launched | None:
+        self._schedule()
+        prefilled, first = self._admit()
+        if not self.rows:
+            return None
+        return self._execute(prefilled, first)
+
+    def _schedule(self) -> None:
+        """Free the rows of finished and cancelled streams: the last rows move into the holes."""
+        with self._lock:
+            if any(r.cancelled for r in self.waiting):
+                self.waiting = collections.deque(r for r in self.waiting if not r.cancelled)
+        gone = [r.finished or r.cancelled for r in self.rows]
+        if not any(gone):
+            return
+        keep = [r for r, g in zip(self.rows, gone, strict=True) if not g]
+        holes = [i for i, g in enumerate(gone[: len(keep)]) if g]
+        movers = [r for r, g in zip(self.rows[len(keep) :], gone[len(keep) :], strict=True) if not g]
+        for hole, req in zip(holes, movers, strict=True):
+            filled = min(req.prompt_len + req.launched, self.runner.config.seq_len)
+            self.runner.move_row(req.row, hole, filled)
+            req.row = hole
+        keep.sort(key=lambda r: r.row)
+        self.rows = keep
+
+    def _admit(self) -> tuple[list[EngineRequest], torch.Tensor | None]:
+        """Prefill as many waiting requests as there are free rows (up to a prefill batch)."""
+        free = self.config.slots - len(self.rows)
+        most = max(self.runner.config.prefill_batches)
+        with self._lock:
+            take = [self.waiting.popleft() for _ in range(min(free, most, len(self.waiting)))]
+        if not take:
+            return [], None
+        first_row = len(self.rows)
+        try:
+            prompts = self._prompts(take)
+            self._set_params(first_row, take)
+            self.runner.prefill(first_row, prompts)
+        except Exception as e:  # this batch fails (out of memory, a bad prompt); the engine goes on
+            logger.exception("prefill of %d requests failed", len(take))
+            for req in take:
+                self._fail(req, _request_error(e, "starting this request"))
+            return [], None
+        for i, (req, prompt) in enumerate(zip(take, prompts, strict=True)):
+            req.row = first_row + i
+            req.prompt_len = prompt.shape[0]
+            req.launched = 1
+            decoder = self.model.hifigan_decoder
+            g = req.speaker_embedding.to(self.device, self.runner.voc_dtype)
+            req.vocoder = StreamingVocoder(decoder, g, speed=req.speed)
+        self.rows.extend(take)
+        codes = self._host_buffer(len(take))
+        codes.copy_(self.runner.codes[first_row : first_row + len(take)], non_blocking=self._pinned)
+        return take, codes
+
+    def _prompts(self, reqs: list[EngineRequest]) -> list[torch.Tensor]:
+        gpt = self.model.gpt
+        dtype = self.runner.dtype
+        out = []
+        with torch.inference_mode():
+            for req in reqs:
+                ids = torch.tensor([req.text_ids], dtype=torch.long, device=self.device)
+                out.append(gpt.prompt(req.gpt_cond_latent.to(self.device, dtype), ids)[0])  # [P, dim]
+        return out
+
+    def _set_params(self, first_row: int, reqs: list[EngineRequest]) -> None:
+        p = self.runner.params.rows(first_row, first_row + len(reqs))
+
+        def put(t: torch.Tensor, values: list[float] | list[int] | list[bool]) -> None:
+            t.copy_(torch.tensor(values, dtype=t.dtype), non_blocking=False)
+
+        put(p.temperature, [r.params.temperature for r in reqs])
+        put(p.top_k, [r.params.top_k for r in reqs])
+        put(p.top_p, [r.params.top_p for r in reqs])
+        put(p.repetition_penalty, [r.params.repetition_penalty for r in reqs])
+        put(p.do_sample, [r.params.do_sample for r in reqs])
+        put(p.seed, [r.seed & 0xFFFFFFFF for r in reqs])
+        put(p.min_new, [r.min_new_tokens for r in reqs])
+
+    def _execute(self, prefilled: list[EngineRequest], first: torch.Tensor | None) -> _Launched:
+        rows = [r for r in self.rows]
+        n = len(rows)
+        # Rows stepped once past their end (update lags a step) are clamped by the runner.
+        attend = min(max(r.prompt_len + r.launched for r in rows), self.runner.config.seq_len)
+        code = self.runner.decode(n, attend)
+        host = self._host[self._tick % 2]
+        self._tick += 1
+        host[:n].copy_(code[:n], non_blocking=self._pinned)
+        event = None
+        if self._pinned:
+            event = torch.cuda.Event()
+            event.record()
+        for r in rows:
+            r.launched += 1
+        self.steps += 1
+        self.rows_stepped += n
+        return _Launched(rows, host, event, prefilled, first)
+
+    def _update(self, step: _Launched) -> None:
+        """Read a step's codes; stream chunks to the vocoder; finish streams that stopped."""
+        if step.event is not None:
+            step.event.synchronize()
+        windows: list[tuple[EngineRequest, Window]] = []
+        arrivals: list[tuple[EngineRequest, int]] = []
+        if step.first_codes is not None:
+            arrivals += [(r, int(c)) for r, c in zip(step.prefilled, step.first_codes.tolist(), strict=True)]
+        arrivals += [
+            (r, int(c)) for r, c in zip(step.rows, step.codes[: len(step.rows)].tolist(), strict=True)
+        ]
+        for req, code in arrivals:
+            if req.finished or req.cancelled:
+                continue
+            req.codes.append(code)
+            n = len(req.codes)
+            stopped = code == self.stop_code or n >= req.max_new_tokens
+            if stopped or n - req.vocoded >= req.stream_chunk_size:
+                window = self._window(req, n, at_end=stopped)
+                if window is not None:
+                    windows.append((req, window))
+                if stopped:
+                    req.finished = True
+        if windows:
+            self._vocode(windows)
+        for req, _ in arrivals:
+            if req.finished and not req.cancelled and req.vocoder is not None:
+                req.vocoder = None  # done exactly once
+                codes = tuple(c for c in req.codes if c != self.stop_code)
+                self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, codes=codes))
+
+    def _window(self, req: EngineRequest, n: int, at_end: bool) -> Window | None:
+        assert req.vocoder is not None
+        new = self.runner.hist[req.row, req.vocoded : n].clone()  # the row may move later: copy
+        req.vocoder.extend(new)
+        req.vocoded = n
+        return req.vocoder.plan(at_end=at_end)
+
+    def _vocode(self, windows: list[tuple[EngineRequest, Window]]) -> None:
+        try:
+            wavs = self.runner.vocode([(w, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
+        except Exception as e:
+            logger.exception("vocoder batch of %d windows failed", len(windows))
+            for req, _ in windows:
+                self._fail(req, _request_error(e, "decoding audio"))
+            return
+        lengths = [int(w.numel()) for w in wavs]
+        audio = torch.cat(wavs).cpu().numpy() if wavs else np.zeros(0, dtype=np.float32)
+        offset = 0
+        for (req, _), length in zip(windows, lengths, strict=True):
+            chunk = audio[offset : offset + length]
+            offset += length
+            if chunk.size:
+                self._deliver(req, AudioOut(chunk))
+
+    def _deliver(self, req: EngineRequest, out: AudioOut) -> None:
+        if req.cancelled:
+            return
+        try:
+            req.on_output(out)
+        except Exception:  # a consumer's bug must not stop the loop
+            logger.exception("an output callback failed")
+            req.cancelled = True
+
+    def _fail(self, req: EngineRequest, error: BaseException) -> None:
+        req.finished = True
+        self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, error=error))

@@ -1,0 +1,319 @@
+"""The engine's device side: every stream's state in preallocated tensors, and the three model calls
+(prefill newcomers, decode one step for all rows, run vocoder windows), as CUDA graphs on a GPU.
+
+Rows. Row i of every per-row tensor (KV cache, last code, positions, repetition mask, sampling
+parameters, latent history) belongs to one stream. Live streams always occupy rows [0, n): when one
+leaves, the last row moves into its place (`move_row`). So a decode step for n streams works on the
+leading rows of the static buffers, whose addresses never change: one captured graph per batch-size
+bucket B >= n (rows past n compute garbage that nobody reads), with no gather and no host copy in.
+
+Positions. After a row has chosen code k: `codes` = code k, `step` = k + 1 (codes chosen so far),
+`pos` = P + k where P is its prompt length (the sequence position code k is written at). A decode
+step embeds code k at audio position k + 1, writes it at `pos`, and chooses code k + 1 from the
+hidden state; its latent (the vocoder's input) is stored at `hist[row, k + 1]`.
+
+Attention length. A step attends to positions [0, S') of each row, S' a bucket >= the longest
+live row: the cost follows the text actually cached, not the cache's capacity.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from xtts_server.engine.sampler import RowParams, choose_codes
+from xtts_server.inference.vocoder_stream import Window
+from xtts_server.model.xtts import XTTSModel
+
+logger = logging.getLogger(__name__)
+
+
+def _bucket(n: int, buckets: Sequence[int]) -> int | None:
+    """The smallest bucket >= n, or None."""
+    return next((b for b in buckets if b >= n), None)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    slots: int  # streams decoded together at most (rows)
+    max_prompt: int  # longest prompt (32 conditioning latents + text + 3)
+    max_new: int  # most codes per stream
+    decode_batches: tuple[int, ...]  # batch-size buckets of the decode step
+    attend_buckets: tuple[int, ...]  # attention-length buckets (positions)
+    prefill_batches: tuple[int, ...]  # newcomers prefilled together
+    prompt_buckets: tuple[int, ...]  # prompt-length buckets
+    vocoder_batches: tuple[int, ...]  # vocoder windows decoded together
+    vocoder_frames: tuple[int, ...]  # window-length buckets (generator frames)
+    cuda_graphs: bool
+    # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
+    # eagerly, which is how CPU tests cover the padding).
+    buckets: bool = True
+
+    @property
+    def seq_len(self) -> int:
+        return self.max_prompt + self.max_new
+
+    @staticmethod
+    def default(
+        slots: int, max_new: int, max_prompt: int, cuda_graphs: bool, buckets: bool | None = None
+    ) -> RunnerConfig:
+        decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
+        seq = max_prompt + max_new
+        attend = (*tuple(s for s in (128, 256, 384, 512, 768) if s < seq), seq)
+        prompts = (*tuple(range(64, max_prompt, 32)), max_prompt)
+        return RunnerConfig(
+            slots=slots,
+            max_prompt=max_prompt,
+            max_new=max_new,
+            decode_batches=(*decode, slots),
+            attend_buckets=attend,
+            prefill_batches=(*tuple(b for b in (1, 2, 4, 8) if b < slots), min(slots, 16)),
+            prompt_buckets=prompts,
+            vocoder_batches=(1, 2, 4, 8, 16, 32),
+            vocoder_frames=(128, 256),
+            cuda_graphs=cuda_graphs,
+            buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
+        )
+
+
+class _Graphs:
+    """Captured CUDA graphs keyed by shape, sharing one memory pool (they never run concurrently,
+    and every output is consumed before the next replay)."""
+
+    def __init__(self) -> None:
+        self.pool = torch.cuda.graph_pool_handle()
+        # key -> (graph, its outputs, the captured function: its closure holds tensors the graph
+        # reads by address, which must outlive it)
+        self.graphs: dict[tuple[object, ...], tuple[torch.cuda.CUDAGraph, object, object]] = {}
+
+    def capture(self, key: tuple[object, ...], fn: Callable[[], object]) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            fn()  # warm-up: lazy initialisation (cuBLAS handles, workspaces) happens outside capture
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            out = fn()
+        self.graphs[key] = (graph, out, fn)
+
+    def run(self, key: tuple[object, ...]) -> object:
+        graph, out, _ = self.graphs[key]
+        graph.replay()
+        return out
+
+
+class Runner:
+    def __init__(self, model: XTTSModel, config: RunnerConfig, device: torch.device) -> None:
+        self.model = model
+        self.gpt = model.gpt
+        self.config = config
+        self.device = device
+        a = self.gpt.args
+        self.dtype = self.gpt.text_embedding.weight.dtype
+        self.stop = a.gpt_stop_audio_token
+        self.vocab = a.gpt_num_audio_tokens
+        self.dim = a.gpt_n_model_channels
+        self.mel_positions = a.mel_positions
+        r = config.slots
+        self.cache = self.gpt.new_cache(r, config.seq_len, self.dtype, device)
+        self.codes = torch.zeros(r, dtype=torch.long, device=device)
+        self.step = torch.zeros(r, dtype=torch.long, device=device)
+        self.pos = torch.zeros(r, dtype=torch.long, device=device)
+        self.seen = torch.zeros(r, self.vocab, dtype=torch.bool, device=device)
+        self.hist = torch.zeros(r, config.max_new + 1, self.dim, dtype=self.dtype, device=device)
+        self.params = RowParams(r, device)
+        self._true = torch.ones((), dtype=torch.bool, device=device)
+        self._row_tensors = [self.codes, self.step, self.pos, self.seen, self.hist, *self.params.tensors()]
+        self.reset()
+        self.graphs = _Graphs() if config.cuda_graphs else None
+        self.buckets = config.buckets or config.cuda_graphs
+        # Prefill inputs (static when graphed): right-padded prompts and each one's last index.
+        pb, pp = max(config.prefill_batches), max(config.prompt_buckets)
+        self.prompt_in = torch.zeros(pb, pp, self.dim, dtype=self.dtype, device=device)
+        self.last_in = torch.zeros(pb, dtype=torch.long, device=device)
+        # Vocoder inputs (static when graphed).
+        decoder = model.hifigan_decoder
+        vb, vf = max(config.vocoder_batches), max(config.vocoder_frames)
+        self.voc_dtype = decoder.waveform_decoder.conv_pre.weight.dtype
+        self.frames_in = torch.zeros(
+            vb, decoder.args.decoder_input_dim, vf, dtype=self.voc_dtype, device=device
+        )
+        self.g_in = torch.zeros(vb, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
+
+    # --- the three model calls -------------------------------------------------------------------
+
+    def _decode_fn(self, b: int, s: int) -> Callable[[], torch.Tensor]:
+        gpt = self.gpt
+        rows = torch.arange(b, device=self.device)
+        params = self.params.rows(0, b)
+
+        def step() -> torch.Tensor:
+            k = self.step[:b]
+            emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
+            hidden = gpt.decode(emb, self.pos[:b], self.cache, s)  # [b, dim]
+            latent = gpt.latents(hidden)
+            code = choose_codes(gpt.logits(latent).float(), self.seen[:b], k, params, self.stop)
+            self.hist[rows, k.clamp(max=self.config.max_new)] = latent
+            self.seen.index_put_((rows, code), self._true)  # a device scalar: no host copy in a graph
+            self.codes[:b] = code
+            # Rows past the live ones keep stepping on stale state: clamp so they stay in bounds.
+            self.step[:b] = (k + 1).clamp(max=self.config.max_new)
+            self.pos[:b] = (self.pos[:b] + 1).clamp(max=self.config.seq_len - 1)
+            return code
+
+        return step
+
+    @torch.inference_mode()
+    def decode(self, n: int, attend: int) -> torch.Tensor:
+        """One decode step for rows [0, n), whose longest needs `attend` positions (its pos + 1).
+        Returns the chosen codes of rows [0, >= n) on the device (a graph's static output)."""
+        if not self.buckets:
+            return self._decode_fn(n, attend)()
+        b = _bucket(n, self.config.decode_batches)
+        s = _bucket(attend, self.config.attend_buckets)
+        assert b is not None and s is not None, (n, attend)
+        return self._call(("decode", b, s), self._decode_fn)  # type: ignore[return-value]
+
+    def _call(self, key: tuple[str, int, int], make: Callable[[int, int], Callable[[], object]]) -> object:
+        """Replay the key's graph, or run the same padded shapes eagerly."""
+        if self.graphs is not None:
+            return self.graphs.run(key)
+        return make(key[1], key[2])()
+
+    def _prefill_fn(self, b: int, p: int) -> Callable[[], tuple[torch.Tensor, ...]]:
+        gpt = self.gpt
+        rows = torch.arange(b, device=self.device)
+
+        def prefill() -> tuple[torch.Tensor, ...]:
+            hidden, keys, values = gpt.prefill(self.prompt_in[:b, :p])
+            latent = gpt.latents(hidden[rows, self.last_in[:b]])  # [b, dim]
+            return keys, values, latent, gpt.logits(latent).float()
+
+        return prefill
+
+    @torch.inference_mode()
+    def prefill(self, first_row: int, prompts: Sequence[torch.Tensor]) -> None:
+        """Place prompts [P_i, dim] in rows first_row.. (whose sampling parameters are set), run
+        them, and choose each one's first code (step 0): the rows are then ready to decode."""
+        n = len(prompts)
+        lengths = [p.shape[0] for p in prompts]
+        longest = max(lengths)
+        if not self.buckets:
+            b, p = n, longest
+        else:
+            b = _bucket(n, self.config.prefill_batches)  # type: ignore[assignment]
+            p = _bucket(longest, self.config.prompt_buckets)  # type: ignore[assignment]
+            assert b is not None and p is not None, (n, longest)
+        self.prompt_in[:b, :p].zero_()
+        for i, prompt in enumerate(prompts):
+            self.prompt_in[i, : prompt.shape[0]] = prompt
+        self.last_in[:b].zero_()  # padded rows: stale indices could point past this bucket
+        self.last_in[:n] = torch.tensor([length - 1 for length in lengths], device=self.device)
+        if not self.buckets:
+            keys, values, latent, logits = self._prefill_fn(b, p)()
+        else:
+            keys, values, latent, logits = self._call(("prefill", b, p), self._prefill_fn)  # type: ignore[misc]
+        hi = first_row + n
+        self.cache.k[:, first_row:hi, :, :p] = keys[:, :n]
+        self.cache.v[:, first_row:hi, :, :p] = values[:, :n]  # (views of cache.kv)
+        self.seen[first_row:hi] = False
+        # The reference's generate() sees placeholder ids "1" for the prefix and the start code;
+        # its repetition penalty covers both from the first step.
+        self.seen[first_row:hi, 1] = True
+        self.seen[first_row:hi, self.gpt.args.gpt_start_audio_token] = True
+        zero = torch.zeros(n, dtype=torch.long, device=self.device)
+        code = choose_codes(
+            logits[:n], self.seen[first_row:hi], zero, self.params.rows(first_row, hi), self.stop
+        )
+        self.hist[first_row:hi, 0] = latent[:n]
+        self.seen[torch.arange(first_row, hi, device=self.device), code] = True
+        self.codes[first_row:hi] = code
+        self.step[first_row:hi] = 1
+        self.pos[first_row:hi] = torch.tensor(lengths, device=self.device)
+
+    def _vocoder_fn(self, b: int, f: int) -> Callable[[], torch.Tensor]:
+        decoder = self.model.hifigan_decoder
+
+        def run() -> torch.Tensor:
+            return decoder.generate(self.frames_in[:b, :, :f], self.g_in[:b]).reshape(b, -1)
+
+        return run
+
+    @torch.inference_mode()
+    def vocode(self, windows: Sequence[tuple[Window, torch.Tensor]]) -> list[torch.Tensor]:
+        """Decode windows (each with its speaker embedding [1, 512, 1]); returns each window's new
+        samples (float32, on the device). Windows that may be padded run batched, in graphs when
+        graphed; windows that touch an utterance's end run at their exact length."""
+        out: list[torch.Tensor | None] = [None] * len(windows)
+        padded = []
+        for i, (w, g) in enumerate(windows):
+            f = _bucket(w.frames.shape[1], self.config.vocoder_frames)
+            if w.at_end or f is None or not self.buckets:
+                wav = self.model.hifigan_decoder.generate(w.frames[None].to(self.voc_dtype), g).reshape(-1)
+                out[i] = w.take(wav)
+            else:
+                padded.append((i, f))
+        padded.sort(key=lambda x: x[1])
+        most = max(self.config.vocoder_batches)
+        while padded:
+            f = padded[0][1]
+            group = [x for x in padded if x[1] == f][:most]
+            padded = [x for x in padded if x not in group]
+            b = _bucket(len(group), self.config.vocoder_batches)
+            assert b is not None
+            self.frames_in[:b, :, :f].zero_()
+            for j, (i, _) in enumerate(group):
+                w, g = windows[i]
+                self.frames_in[j, :, : w.frames.shape[1]] = w.frames
+                self.g_in[j] = g[0]
+            wav = self._call(("vocoder", b, f), self._vocoder_fn)  # type: ignore[assignment]
+            for j, (i, _) in enumerate(group):
+                out[i] = windows[i][0].take(wav[j])
+        return out  # type: ignore[return-value]
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def move_row(self, src: int, dst: int, filled: int) -> None:
+        """Move a stream from row src to row dst (its first `filled` cache positions)."""
+        self.cache.kv[:, :, dst, :, :filled] = self.cache.kv[:, :, src, :, :filled]
+        for t in self._row_tensors:
+            t[dst] = t[src]
+
+    def reset(self) -> None:
+        """Every row empty, with neutral sampling parameters (rows past the live ones are stepped
+        too, and must stay finite)."""
+        for t in self._row_tensors:
+            t.zero_()
+        for t in (self.params.temperature, self.params.top_p, self.params.repetition_penalty):
+            t.fill_(1.0)
+
+    # --- start-up --------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def capture(self) -> None:
+        """Capture every bucket's graph (a GPU's start-up cost, once)."""
+        if self.graphs is None:
+            return
+        started = time.perf_counter()
+        c = self.config
+        for b in c.prefill_batches:
+            for p in c.prompt_buckets:
+                self.graphs.capture(("prefill", b, p), self._prefill_fn(b, p))
+        for b in c.decode_batches:
+            for s in c.attend_buckets:
+                self.graphs.capture(("decode", b, s), self._decode_fn(b, s))
+        for b in c.vocoder_batches:
+            for f in c.vocoder_frames:
+                self.graphs.capture(("vocoder", b, f), self._vocoder_fn(b, f))
+        # The warm-ups stepped rows on zero state: start every row clean.
+        self.reset()
+        torch.cuda.synchronize(self.device)
+        logger.info(
+            "captured %d CUDA graphs in %.1f s", len(self.graphs.graphs), time.perf_counter() - started
+        )

@@ -1,0 +1,165 @@
+"""The batching engine on the CPU (no graphs): the same answers as the simple path, batched equals
+unbatched, rows reused after finish and cancel, bounded admission, bad requests refused."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from xtts_server.engine import Engine, EngineConfig, EngineRequest
+from xtts_server.errors import EngineFull, InvalidText
+from xtts_server.inference.sampling import SamplingParams
+
+TEXTS = [
+    "Hello there, how are you today?",
+    "A second sentence that is a bit longer than the first one was.",
+    "Short.",
+    "The quick brown fox jumps over the lazy dog, twice.",
+]
+
+
+@pytest.fixture(params=[False, True], ids=["exact", "padded"])
+def engine(request: pytest.FixtureRequest, tiny_tts: Any) -> Any:
+    # "padded" runs the GPU's bucketed shapes eagerly: padding rows and positions must not leak.
+    eng = Engine(
+        tiny_tts.model, torch.device("cpu"), EngineConfig(slots=4, max_waiting=4, buckets=request.param)
+    )
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def make(tts: Any, text: str, sink: Any, do_sample: bool = True, **kw: Any) -> EngineRequest:
+    voice = tts.studio_voice(tts.studio_voices[0])
+    return EngineRequest(
+        tts.tokenize(text, "en"), voice.gpt_cond_latent, voice.speaker_embedding,
+        SamplingParams(do_sample=do_sample), sink, **kw,
+    )  # fmt: skip
+
+
+def collect(q: queue.Queue[Any]) -> tuple[np.ndarray, tuple[int, ...]]:
+    parts = []
+    while True:
+        out = q.get(timeout=120)
+        if out.error is not None:
+            raise out.error
+        parts.append(out.audio)
+        if out.done:
+            return np.concatenate(parts), out.codes
+
+
+def run_all(engine: Any, tts: Any, specs: list[dict[str, Any]]) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+    queues = []
+    for spec in specs:
+        q: queue.Queue[Any] = queue.Queue()
+        engine.submit(make(tts, sink=q.put, **spec))
+        queues.append(q)
+    return [collect(q) for q in queues]
+
+
+def test_greedy_streams_equal_the_simple_path(engine: Any, tiny_tts: Any) -> None:
+    voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
+    specs = [
+        dict(text=t, do_sample=False, max_new_tokens=30 + 9 * i, stream_chunk_size=7)
+        for i, t in enumerate(TEXTS)
+    ]
+    for spec, (audio, codes) in zip(specs, run_all(engine, tiny_tts, specs), strict=True):
+        ref = tiny_tts.synthesize(
+            spec["text"], "en", voice, do_sample=False, max_new_tokens=spec["max_new_tokens"]
+        )
+        assert list(codes) == ref.codes[0]
+        np.testing.assert_allclose(audio, ref.audio, atol=1e-5)
+
+
+def test_sampled_streams_do_not_depend_on_their_batch(engine: Any, tiny_tts: Any) -> None:
+    # Different lengths: rows finish at different steps and the last rows move into the holes.
+    specs = [
+        dict(text=t, seed=7 + i, max_new_tokens=20 + 11 * i, stream_chunk_size=5) for i, t in enumerate(TEXTS)
+    ]
+    together = run_all(engine, tiny_tts, specs)
+    alone = [run_all(engine, tiny_tts, [spec])[0] for spec in specs]
+    for (a_audio, a_codes), (t_audio, t_codes) in zip(alone, together, strict=True):
+        assert a_codes == t_codes
+        np.testing.assert_allclose(a_audio, t_audio, atol=1e-5)
+    # A seed reproduces a stream; another seed gives another one.
+    again = run_all(engine, tiny_tts, [specs[1]])[0]
+    other = run_all(engine, tiny_tts, [dict(specs[1], seed=99)])[0]
+    assert again[1] == together[1][1] and other[1] != together[1][1]
+
+
+def test_sampling_parameters_are_per_row(engine: Any, tiny_tts: Any) -> None:
+    specs = [
+        dict(text=TEXTS[0], seed=1, max_new_tokens=40),
+        dict(text=TEXTS[0], do_sample=False, max_new_tokens=40),
+        dict(text=TEXTS[0], seed=1, max_new_tokens=40, min_new_tokens=40),
+    ]
+    sampled, greedy, forced = run_all(engine, tiny_tts, specs)
+    assert run_all(engine, tiny_tts, [specs[1]])[0][1] == greedy[1]
+    assert len(forced[1]) == 40  # min_new_tokens forbids the stop code
+    assert sampled[1] != greedy[1]
+
+
+def test_chunks_arrive_as_generated_and_join_to_the_whole(engine: Any, tiny_tts: Any) -> None:
+    q: queue.Queue[Any] = queue.Queue()
+    engine.submit(make(tiny_tts, TEXTS[1], q.put, do_sample=False, max_new_tokens=60, stream_chunk_size=10))
+    outs = []
+    while not (outs and outs[-1].done):
+        outs.append(q.get(timeout=60))
+    assert sum(1 for o in outs if o.audio.size) >= 4  # streamed, not all at the end
+    assert len(outs[-1].codes) == 60
+
+
+def test_cancel_frees_the_row_and_stops_output(engine: Any, tiny_tts: Any) -> None:
+    got: list[Any] = []
+    first = threading.Event()
+
+    def sink(out: Any) -> None:
+        got.append(out)
+        first.set()
+
+    victim = engine.submit(
+        make(tiny_tts, TEXTS[1], sink, max_new_tokens=400, min_new_tokens=400, stream_chunk_size=4)
+    )
+    assert first.wait(60)
+    victim.cancel()
+    for _ in range(200):
+        if engine.active == 0:
+            break
+        threading.Event().wait(0.05)
+    assert engine.active == 0
+    n = len(got)
+    threading.Event().wait(0.3)
+    assert len(got) == n and not any(o.done for o in got)
+    # The freed row serves the next request correctly.
+    audio, codes = run_all(engine, tiny_tts, [dict(text=TEXTS[0], do_sample=False, max_new_tokens=25)])[0]
+    assert len(codes) == 25 and audio.size > 0
+
+
+def test_admission_is_bounded(tiny_tts: Any) -> None:
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
+    for _ in range(3):
+        eng.submit(make(tiny_tts, TEXTS[0], lambda out: None, max_new_tokens=5))
+    with pytest.raises(EngineFull, match="full"):
+        eng.submit(make(tiny_tts, TEXTS[0], lambda out: None, max_new_tokens=5))
+
+
+def test_bad_requests_are_refused_at_submit(tiny_tts: Any) -> None:
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_text_tokens=10))
+    with pytest.raises(InvalidText, match="too long"):
+        eng.submit(make(tiny_tts, "word " * 50, lambda out: None))
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        eng.submit(make(tiny_tts, TEXTS[0], lambda out: None, max_new_tokens=10_000))
+
+
+def test_a_failing_callback_does_not_stop_the_engine(engine: Any, tiny_tts: Any) -> None:
+    def broken(out: Any) -> None:
+        raise RuntimeError("consumer bug")
+
+    engine.submit(make(tiny_tts, TEXTS[0], broken, max_new_tokens=20, stream_chunk_size=5))
+    _, codes = run_all(engine, tiny_tts, [dict(text=TEXTS[2], do_sample=False, max_new_tokens=15)])[0]
+    assert len(codes) == 15 and engine.dead is None
