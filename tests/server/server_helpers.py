@@ -179,10 +179,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def uvicorn_thread(app: Any, timeout: float = 30.0) -> Iterator[str]:
-    """Serve `app` with a real uvicorn in a thread; yields its base URL once /ready says yes."""
+def uvicorn_thread(app: Any, timeout: float = 30.0, **options: Any) -> Iterator[str]:
+    """Serve `app` with a real uvicorn in a thread (`options` for uvicorn.Config); yields its base URL
+    once /ready says yes."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -79,6 +79,8 @@ async def parse_body(request: Request, coqui: type[CoquiTTSRequest]) -> CoquiTTS
         data = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _validation_error(f"the body is not valid JSON ({exc}); send {SHAPES}") from exc
+    except RecursionError:  # hostile nesting ([[[[...): refused, not a crash
+        raise _validation_error(f"the body's JSON is nested too deeply; send {SHAPES}") from None
     if not isinstance(data, dict):
         raise _validation_error(f"the body must be a JSON object: {SHAPES}")
     is_coqui = bool(COQUI_FIELDS & data.keys())

@@ -105,6 +105,8 @@ class _Session:
                     data = json.loads(text)
                 except json.JSONDecodeError as e:
                     raise InvalidRequest(f"message is not valid JSON: {e}") from None
+                except RecursionError:  # hostile nesting ([[[[...): refused, the socket stays
+                    raise InvalidRequest("message is JSON nested too deeply") from None
                 if not isinstance(data, dict):
                     raise InvalidRequest("a message must be a JSON object with a 'type'")
                 cid = data.get("context_id")
