@@ -71,9 +71,7 @@ def test_path_tricks_never_leave_the_voices_directory(make_client, tmp_path: Pat
             assert response.status_code in (400, 403, 404), (name, response.status_code, response.text)
             assert "x-injected" not in response.headers
     assert victim.read_bytes() == b"not yours"
-    data = (Path(__file__).parent / "test_hostile_input.py").read_bytes()[
-        :10
-    ]  # anything: the name fails first
+    data = b"RIFF0000WAVE"  # anything: the name is refused first
     for name in ("\u202eevil", "a\u200bb", "a\x00b", "..\\..\\victim", "con\n", "\ud800"):
         upload = client.post(
             "/v1/voices",
