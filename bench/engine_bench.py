@@ -113,6 +113,22 @@ def step_times(engine: Any, attend: int) -> list[dict[str, float]]:
     return out
 
 
+def vocoder_times(engine: Any) -> list[dict[str, float]]:
+    """Graph replay time of one batch of vocoder windows (128 frames = about 1.4 s of audio each)."""
+    runner = engine.runner
+    out = []
+    for b in runner.config.vocoder_batches:
+        key = ("vocoder", b, 128)
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(10):
+            runner.graphs.run(key)
+        torch.cuda.synchronize()
+        ms = (time.perf_counter() - t) / 10 * 1e3
+        out.append({"windows": b, "ms": ms, "audio_s_per_s": b * 128 * 256 / 24000 / ms * 1e3})
+    return out
+
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -154,6 +170,8 @@ def main() -> None:
     print(json.dumps(report), flush=True)
     report["step_times_attend_256"] = step_times(engine, 200)
     print(json.dumps(report["step_times_attend_256"]), flush=True)
+    report["vocoder_times_128_frames"] = vocoder_times(engine)
+    print(json.dumps(report["vocoder_times_128_frames"]), flush=True)
     run_batch(engine, tts, voice, 1, seed=0)  # warm-up
     singles = [run_batch(engine, tts, voice, 1, seed=i) for i in range(args.runs)]
     report["c1"] = {

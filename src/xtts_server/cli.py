@@ -60,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept the Coqui Public Model License (or COQUI_TOS_AGREED=1)",
     )
     serve.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
-    serve.add_argument("--dtype", choices=("float32", "float16", "bfloat16"))
+    serve.add_argument(
+        "--dtype", choices=("auto", "float32", "float16", "bfloat16"), help="auto (default): bfloat16 on a GPU"
+    )
+    serve.add_argument(
+        "--engine", choices=("auto", "on", "off"), help="the batching engine (default auto: on a GPU)"
+    )
+    serve.add_argument("--engine-slots", type=int, help="streams the engine decodes together (default 128)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, help="default 8000")
     serve.add_argument("--voices-dir", help="where cloned voices are stored (default ./voices)")

@@ -301,6 +301,8 @@ class Runner:
         if self.graphs is None:
             return
         started = time.perf_counter()
+        # Let cuDNN time its convolution algorithms for each vocoder shape (once, before capture).
+        torch.backends.cudnn.benchmark = True
         c = self.config
         for b in c.prefill_batches:
             for p in c.prompt_buckets:

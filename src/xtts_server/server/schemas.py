@@ -12,21 +12,26 @@ MAX_TOKENS = 602  # the release's limit per sentence
 class GenerationFields(BaseModel):
     """Sampling knobs; unset means config.json's default."""
 
-    temperature: float | None = Field(default=None, gt=0, le=5, description="softmax temperature")
+    temperature: float | None = Field(default=None, ge=0.01, le=5, description="softmax temperature")
     top_k: int | None = Field(default=None, ge=0, le=1026, description="0 disables")
     top_p: float | None = Field(default=None, gt=0, le=1)
-    repetition_penalty: float | None = Field(default=None, gt=0, le=100)
+    repetition_penalty: float | None = Field(default=None, ge=0.01, le=100)
     length_penalty: float | None = Field(default=None, description="accepted for compatibility; no effect")
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="1.0 = the model's pace")
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1, description="same seed, same audio")
     max_new_tokens: int | None = Field(
         default=None, ge=1, le=MAX_TOKENS, description="audio tokens per sentence"
     )
+    min_new_tokens: int = Field(
+        default=0, ge=0, le=MAX_TOKENS, description="audio tokens before the model may stop (benchmarks)"
+    )
 
     def options(self) -> dict[str, Any]:
         fields = ("temperature", "top_k", "top_p", "repetition_penalty", "length_penalty", "speed", "seed")
         out = {k: getattr(self, k) for k in fields}
         out["max_new_tokens"] = self.max_new_tokens
+        if self.min_new_tokens:
+            out["min_new_tokens"] = self.min_new_tokens
         return out
 
 

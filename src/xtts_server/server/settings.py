@@ -38,8 +38,16 @@ class Settings(BaseSettings):
         default=False, description="accept the Coqui Public Model License to download"
     )
     device: str = Field(default="auto", description="cpu, cuda, cuda:N or auto")
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="auto = bfloat16 on a GPU, float32 on a CPU (BENCHMARKS.md: fidelity)"
+    )
     warmup: bool = Field(default=True, description="synthesize once at start-up before /ready says yes")
+    engine: Literal["auto", "on", "off"] = Field(
+        default="auto", description="the batching engine: auto = on a GPU; off = one worker thread per stream"
+    )
+    engine_slots: int = Field(
+        default=128, ge=1, le=1024, description="streams the engine decodes together (KV cache rows)"
+    )
 
     # --- network ---
     host: str = "127.0.0.1"

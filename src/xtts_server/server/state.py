@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import torch
 
+from xtts_server.engine import Engine, EngineConfig
+from xtts_server.engine.stream import EngineTTS
 from xtts_server.errors import XTTSError
 from xtts_server.inference.voice import Voice
 from xtts_server.server.errors import NotReady, PayloadTooLarge
 from xtts_server.server.settings import Settings
 from xtts_server.server.synthesis import Synthesizer
-from xtts_server.tts import XTTS, AudioChunk
+from xtts_server.tts import XTTS, AudioChunk, resolve_device
 from xtts_server.voices.engine import open_store
 from xtts_server.voices.importer import import_folder
 from xtts_server.voices.store import VoiceStore
@@ -40,7 +42,14 @@ class SpeakRequest:
 class ServerState:
     def __init__(self, settings: Settings, tts: XTTS | None = None) -> None:
         self.settings = settings
-        self.synth = Synthesizer(settings.max_concurrent, settings.max_queued)
+        device = tts.device if tts is not None else resolve_device(settings.device)
+        # The batching engine on a GPU (one loop decodes every stream together); on a CPU, each
+        # synthesis runs on its own in a worker thread.
+        self.use_engine = settings.engine == "on" or (settings.engine == "auto" and device.type == "cuda")
+        self.engine: Engine | None = None
+        # With the engine, worker threads only wait on its output queues: one per slot.
+        workers = settings.engine_slots if self.use_engine else settings.max_concurrent
+        self.synth = Synthesizer(workers, settings.max_queued)
         self._tts = tts
         self._voices: VoiceStore | None = None
         self.ready = False
@@ -63,10 +72,20 @@ class ServerState:
     def _start_blocking(self) -> None:
         s = self.settings
         if self._tts is None:
+            device = resolve_device(s.device)
+            dtype = s.dtype if s.dtype != "auto" else ("bfloat16" if device.type == "cuda" else "float32")
             self._tts = XTTS.load(
-                s.model_dir, device=s.device, dtype=DTYPES[s.dtype], accept_license=s.accept_license
+                s.model_dir, device=device, dtype=DTYPES[dtype], accept_license=s.accept_license
             )
         tts = self._tts
+        if self.use_engine:
+            config = EngineConfig(
+                slots=s.engine_slots, max_waiting=s.max_queued, max_new_tokens=s.max_new_tokens
+            )
+            self.engine = Engine(tts.model, tts.device, config)
+            started = time.perf_counter()
+            self.engine.start()
+            logger.info("engine: %d slots, started in %.1f s", s.engine_slots, time.perf_counter() - started)
         self._voices = open_store(tts, s.voices_dir)
         if s.speakers_dir is not None:
             import_folder(self._voices, s.speakers_dir, lambda clips: tts.clone_voice(clips))
@@ -75,12 +94,18 @@ class ServerState:
             studio = tts.studio_voices
             voice = tts.studio_voice(studio[0]) if studio else None
             if voice is not None:
-                for _ in tts.stream("Warm up.", "en", voice, seed=0, max_new_tokens=8):
+                for _ in self._streamer(tts)("Warm up.", "en", voice, seed=0, max_new_tokens=8):
                     pass
             logger.info("warm-up took %.2f s", time.perf_counter() - started)
 
+    def _streamer(self, tts: XTTS):  # type: ignore[no-untyped-def]
+        """XTTS.stream, or the engine's equivalent."""
+        return EngineTTS(tts, self.engine).stream if self.engine is not None else tts.stream
+
     def shutdown(self) -> None:
         self.synth.shutdown()
+        if self.engine is not None:
+            self.engine.stop()
 
     # --- access -----------------------------------------------------------------------------------
 
@@ -90,6 +115,8 @@ class ServerState:
             raise NotReady(
                 (self.load_error and f"the model failed to load: {self.load_error}") or "the model is loading"
             )
+        if self.engine is not None and self.engine.dead is not None:
+            raise NotReady(f"the engine stopped after an internal error: {self.engine.dead}")
         return self._tts
 
     @property
@@ -128,8 +155,10 @@ class ServerState:
         requested = options.get("max_new_tokens")
         options["max_new_tokens"] = min(cap, requested) if isinstance(requested, int) else cap
 
+        stream = self._streamer(tts)
+
         def produce(cancel: threading.Event) -> Iterator[AudioChunk]:
-            return tts.stream(
+            return stream(  # type: ignore[no-any-return]
                 req.text,
                 req.language,
                 voice,

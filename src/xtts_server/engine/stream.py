@@ -1,0 +1,79 @@
+"""`XTTS.stream`'s contract on top of the engine: same arguments, same chunks, many callers at once.
+
+The caller's thread validates and splits the text (exactly as `XTTS.stream`), then submits one
+engine request per sentence, the next when the previous one ends, and blocks on a queue that the
+engine thread fills. A set `cancel` event cancels the request in flight within one poll interval;
+the engine frees its row at its next step.
+"""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+from collections.abc import Iterator
+
+from xtts_server.engine.engine import AudioOut, Engine, EngineRequest
+from xtts_server.errors import Cancelled, InvalidRequest
+from xtts_server.inference.voice import Voice
+from xtts_server.tts import XTTS, AudioChunk, GenerationOptions
+
+POLL_S = 0.02  # how often a waiting caller looks at its cancel event
+
+
+class EngineTTS:
+    def __init__(self, tts: XTTS, engine: Engine) -> None:
+        self.tts = tts
+        self.engine = engine
+
+    def stream(
+        self,
+        text: str,
+        language: str,
+        voice: Voice,
+        *,
+        stream_chunk_size: int = 20,
+        cancel: threading.Event | None = None,
+        **kwargs: object,
+    ) -> Iterator[AudioChunk]:
+        if stream_chunk_size < 1:
+            raise InvalidRequest(f"stream_chunk_size must be >= 1, got {stream_chunk_size}")
+        options = GenerationOptions(**kwargs)  # type: ignore[arg-type]
+        params, max_new, _ = self.tts._sampling(options)
+        language = self.tts.resolve_language(language, text)
+        sentences = self.tts.sentences(text, language)
+        # The engine's draws depend only on (seed, step): without a seed, each sentence gets a fresh one.
+        base_seed = options.seed if options.seed is not None else secrets.randbits(32)
+        rate = self.tts.sample_rate
+        for index, sentence in enumerate(sentences):
+            outputs: queue.Queue[AudioOut] = queue.Queue()
+            req = EngineRequest(
+                text_ids=self.tts.tokenize(sentence, language),
+                gpt_cond_latent=voice.gpt_cond_latent,
+                speaker_embedding=voice.speaker_embedding,
+                params=params,
+                on_output=outputs.put,
+                seed=base_seed + index,
+                max_new_tokens=max_new,
+                min_new_tokens=options.min_new_tokens,
+                stream_chunk_size=stream_chunk_size,
+                speed=options.speed,
+            )
+            self.engine.submit(req)
+            last_sentence = index == len(sentences) - 1
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+                    try:
+                        out = outputs.get(timeout=POLL_S)
+                    except queue.Empty:
+                        continue
+                    if out.error is not None:
+                        raise out.error
+                    if out.done:
+                        yield AudioChunk(out.audio, rate, index, sentence, last_sentence, language)
+                        break
+                    yield AudioChunk(out.audio, rate, index, sentence, False, language)
+            finally:
+                req.cancel()  # no-op once it ended; frees the row when the consumer left early
