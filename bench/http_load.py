@@ -26,8 +26,17 @@ from workload import CHUNK, SAMPLE_RATE, STUDIO_VOICE, TEXT, TOKENS
 
 
 def body(seed: int) -> dict[str, Any]:
-    return {"text": TEXT, "language": "en", "voice": STUDIO_VOICE, "format": "pcm", "stream": True,
-            "stream_chunk_size": CHUNK, "min_new_tokens": TOKENS, "max_new_tokens": TOKENS, "seed": seed}  # fmt: skip
+    return {
+        "text": TEXT,
+        "language": "en",
+        "voice": STUDIO_VOICE,
+        "format": "pcm",
+        "stream": True,
+        "stream_chunk_size": CHUNK,
+        "min_new_tokens": TOKENS,
+        "max_new_tokens": TOKENS,
+        "seed": seed,
+    }
 
 
 async def one(client: httpx.AsyncClient, url: str, seed: int) -> dict[str, float]:
@@ -88,9 +97,22 @@ def main() -> None:
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
     env = dict(os.environ, XTTS_LOG_LEVEL="warning")
-    cmd = [sys.executable, "-c", "import sys; from xtts_server.cli import main; sys.exit(main())", "serve",
-           "--model-dir", str(args.model_dir), "--port", str(args.port), "--engine-slots", str(args.slots),
-           "--max-queued", "512", "--voices-dir", "/tmp/bench-voices"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from xtts_server.cli import main; sys.exit(main())",
+        "serve",
+        "--model-dir",
+        str(args.model_dir),
+        "--port",
+        str(args.port),
+        "--engine-slots",
+        str(args.slots),
+        "--max-queued",
+        "512",
+        "--voices-dir",
+        "/tmp/bench-voices",
+    ]
     server = subprocess.Popen(cmd, env=env)
     try:
         started = time.perf_counter()
@@ -103,13 +125,22 @@ def main() -> None:
             if server.poll() is not None or time.perf_counter() - started > 300:
                 raise SystemExit("the server did not become ready")
             time.sleep(0.5)
-        report: dict[str, Any] = {"ready_s": time.perf_counter() - started, "slots": args.slots, "tokens": TOKENS,
-                                  "chunk": CHUNK, "endpoint": "POST /v1/tts, format pcm, stream"}  # fmt: skip
+        report: dict[str, Any] = {
+            "ready_s": time.perf_counter() - started,
+            "slots": args.slots,
+            "tokens": TOKENS,
+            "chunk": CHUNK,
+            "endpoint": "POST /v1/tts, format pcm, stream",
+        }
         asyncio.run(batch(url, 1, 0))  # warm-up
         singles = [asyncio.run(batch(url, 1, i)) for i in range(args.runs)]
         ttfa = sorted(r["ttfa_ms_p50"] for r in singles)
-        report["c1"] = {"ttfa_ms_p50": float(np.median(ttfa)), "ttfa_ms_min": ttfa[0], "ttfa_ms_max": ttfa[-1],
-                        "total_ms_p50": float(np.median([r["total_ms_p50"] for r in singles]))}  # fmt: skip
+        report["c1"] = {
+            "ttfa_ms_p50": float(np.median(ttfa)),
+            "ttfa_ms_min": ttfa[0],
+            "ttfa_ms_max": ttfa[-1],
+            "total_ms_p50": float(np.median([r["total_ms_p50"] for r in singles])),
+        }
         print(json.dumps(report), flush=True)
         report["load"] = []
         for c in (int(x) for x in args.concurrency.split(",")):
