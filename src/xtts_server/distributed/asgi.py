@@ -33,8 +33,9 @@ class ReplicaHeader:
 
 class ReadyGate:
     """Lifespan start-up completes only once the app's background start (model load, voices, warm-up)
-    has finished and /ready says yes, and fails with /ready's reason otherwise: Ray routes nothing to
-    a replica that cannot serve, and retries one whose model failed to load."""
+    has finished and /ready says yes, and fails with /ready's reason otherwise (the app is then shut
+    down at once): Ray routes nothing to a replica that cannot serve, and retries one whose model
+    failed to load."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,16 +45,26 @@ class ReadyGate:
             await self.app(scope, receive, send)
             return
         app = scope["app"]  # Starlette puts itself in every scope
+        failed = False
 
-        async def gated(message: Message) -> None:
+        async def gated_receive() -> Message:
+            if failed:  # start-up refused: shut the app down now (nobody else will ask)
+                return {"type": "lifespan.shutdown"}
+            return await receive()
+
+        async def gated_send(message: Message) -> None:
+            nonlocal failed
             if message["type"] == "lifespan.startup.complete":
                 await app.state.starting  # create_app's lifespan: the background start-up task
                 problem = await not_ready(app)
                 if problem is not None:
+                    failed = True
                     message = {"type": "lifespan.startup.failed", "message": problem}
+            elif failed and message["type"] == "lifespan.shutdown.complete":
+                return
             await send(message)
 
-        await self.app(scope, receive, gated)
+        await self.app(scope, gated_receive, gated_send)
 
 
 async def not_ready(app: ASGIApp) -> str | None:
