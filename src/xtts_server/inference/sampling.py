@@ -23,15 +23,21 @@ class SamplingParams:
     length_penalty: float = 1.0  # beam search only in the reference: accepted, has no effect
     do_sample: bool = True
 
+    # Below these, logits / value overflows to inf and the draw fails (5e-324 is a valid float > 0).
+    MIN_TEMPERATURE = 0.01
+    MIN_REPETITION_PENALTY = 0.01
+
     def validate(self) -> None:
-        if not (self.temperature > 0):
-            raise InvalidRequest(f"temperature must be > 0, got {self.temperature}")
+        if not (self.temperature >= self.MIN_TEMPERATURE):
+            raise InvalidRequest(f"temperature must be >= {self.MIN_TEMPERATURE}, got {self.temperature}")
         if self.top_k < 0:
             raise InvalidRequest(f"top_k must be >= 0, got {self.top_k}")
         if not (0 < self.top_p <= 1):
             raise InvalidRequest(f"top_p must be in (0, 1], got {self.top_p}")
-        if not (self.repetition_penalty > 0):
-            raise InvalidRequest(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+        if not (self.repetition_penalty >= self.MIN_REPETITION_PENALTY):
+            raise InvalidRequest(
+                f"repetition_penalty must be >= {self.MIN_REPETITION_PENALTY}, got {self.repetition_penalty}"
+            )
 
 
 def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
