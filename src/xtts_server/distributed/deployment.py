@@ -78,7 +78,11 @@ def app_builder(args: dict[str, Any]) -> Application:
     unknown = set(args) - {"settings", "ray"}
     if unknown:
         raise ValueError(f"unknown args {sorted(unknown)}: give 'settings' and 'ray'")
-    return build_app(Settings(**args.get("settings", {})), RaySettings(**args.get("ray", {})))
+    settings = Settings(**args.get("settings", {}))
+    # The config's http_options, not settings.host, say where Ray's proxy listens: a cluster is
+    # taken to be reachable from its network, so it needs API keys or an explicit no_auth.
+    check_exposure(settings.model_copy(update={"host": "0.0.0.0"}), load_keys(settings))
+    return build_app(settings, RaySettings(**args.get("ray", {})))
 
 
 def run(settings: Settings, ray_settings: RaySettings) -> int:
