@@ -148,4 +148,11 @@ def _prepare(text: str) -> str:
     stripped = text.strip()
     if not stripped:
         raise InvalidText("text is empty or only whitespace; there is nothing to say")
+    try:
+        stripped.encode("utf-8")
+    except UnicodeEncodeError as e:  # JSON can carry "\ud800"; the tokenizer (Rust) cannot
+        code = ord(stripped[e.start])
+        raise InvalidText(
+            f"text contains U+{code:04X} at {e.start}, half of a UTF-16 surrogate pair and not a character"
+        ) from None
     return stripped.lower()
