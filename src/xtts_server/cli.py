@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--device", help="cpu, cuda, cuda:N or auto (default)")
     serve.add_argument(
-        "--dtype", choices=("auto", "float32", "float16", "bfloat16"), help="auto (default): bfloat16 on a GPU"
+        "--dtype", choices=("auto", "float32", "float16", "bfloat16"), help="auto (default): float16 on a GPU"
     )
     serve.add_argument(
         "--engine", choices=("auto", "on", "off"), help="the batching engine (default auto: on a GPU)"

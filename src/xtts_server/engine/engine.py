@@ -221,6 +221,9 @@ class Engine:
         gone = [r.finished or r.cancelled for r in self.rows]
         if not any(gone):
             return
+        for req, g in zip(self.rows, gone, strict=True):
+            if g and req.cancelled:
+                req.vocoder = None  # drop its latents now (a finished one drops them at its end)
         keep = [r for r, g in zip(self.rows, gone, strict=True) if not g]
         holes = [i for i, g in enumerate(gone[: len(keep)]) if g]
         movers = [r for r, g in zip(self.rows[len(keep) :], gone[len(keep) :], strict=True) if not g]

@@ -18,6 +18,7 @@ live row: the cost follows the text actually cached, not the cache's capacity.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -74,7 +75,7 @@ class RunnerConfig:
             prefill_batches=(*tuple(b for b in (1, 2, 4, 8) if b < slots), min(slots, 16)),
             prompt_buckets=prompts,
             vocoder_batches=(1, 2, 4, 8, 16, 32),
-            vocoder_frames=(128, 256),
+            vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
@@ -143,6 +144,7 @@ class Runner:
         self.frames_in = torch.zeros(
             vb, decoder.args.decoder_input_dim, vf, dtype=self.voc_dtype, device=device
         )
+        self.lengths_in = torch.zeros(vb, dtype=torch.long, device=device)
         self.g_in = torch.zeros(vb, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
 
     # --- the three model calls -------------------------------------------------------------------
@@ -180,6 +182,7 @@ class Runner:
         return self._call(("decode", b, s), self._decode_fn)  # type: ignore[return-value]
 
     def _call(self, key: tuple[str, int, int], make: Callable[[int, int], Callable[[], object]]) -> object:
+        # (the key names its graph; without graphs, `make` builds the same call to run eagerly)
         """Replay the key's graph, or run the same padded shapes eagerly."""
         if self.graphs is not None:
             return self.graphs.run(key)
@@ -236,24 +239,26 @@ class Runner:
         self.step[first_row:hi] = 1
         self.pos[first_row:hi] = torch.tensor(lengths, device=self.device)
 
-    def _vocoder_fn(self, b: int, f: int) -> Callable[[], torch.Tensor]:
+    def _vocoder_fn(self, b: int, f: int, ends: bool = False) -> Callable[[], torch.Tensor]:
         decoder = self.model.hifigan_decoder
 
         def run() -> torch.Tensor:
-            return decoder.generate(self.frames_in[:b, :, :f], self.g_in[:b]).reshape(b, -1)
+            lengths = self.lengths_in[:b] if ends else None
+            return decoder.generate(self.frames_in[:b, :, :f], self.g_in[:b], lengths).reshape(b, -1)
 
         return run
 
     @torch.inference_mode()
     def vocode(self, windows: Sequence[tuple[Window, torch.Tensor]]) -> list[torch.Tensor]:
         """Decode windows (each with its speaker embedding [1, 512, 1]); returns each window's new
-        samples (float32, on the device). Windows that may be padded run batched, in graphs when
-        graphed; windows that touch an utterance's end run at their exact length."""
+        samples (float32, on the device). Windows are padded to a length bucket and run batched
+        (in graphs when graphed); a batch holding a window at an utterance's end runs the masked
+        generator, which decodes each row as if cut at its own length (exact at the end)."""
         out: list[torch.Tensor | None] = [None] * len(windows)
         padded = []
         for i, (w, g) in enumerate(windows):
             f = _bucket(w.frames.shape[1], self.config.vocoder_frames)
-            if w.at_end or f is None or not self.buckets:
+            if f is None or not self.buckets:
                 wav = self.model.hifigan_decoder.generate(w.frames[None].to(self.voc_dtype), g).reshape(-1)
                 out[i] = w.take(wav)
             else:
@@ -263,15 +268,21 @@ class Runner:
         while padded:
             f = padded[0][1]
             group = [x for x in padded if x[1] == f][:most]
-            padded = [x for x in padded if x not in group]
+            padded = padded[len(group) :]  # sorted by f: the group is the head
             b = _bucket(len(group), self.config.vocoder_batches)
             assert b is not None
             self.frames_in[:b, :, :f].zero_()
+            ends = any(windows[i][0].at_end for i, _ in group)
+            lengths = [f] * b
             for j, (i, _) in enumerate(group):
                 w, g = windows[i]
                 self.frames_in[j, :, : w.frames.shape[1]] = w.frames
                 self.g_in[j] = g[0]
-            wav = self._call(("vocoder", b, f), self._vocoder_fn)  # type: ignore[assignment]
+                lengths[j] = w.frames.shape[1]
+            if ends:
+                self.lengths_in[:b].copy_(torch.tensor(lengths), non_blocking=False)
+            key = ("vocoder_end" if ends else "vocoder", b, f)
+            wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
             for j, (i, _) in enumerate(group):
                 out[i] = windows[i][0].take(wav[j])
         return out  # type: ignore[return-value]
@@ -301,8 +312,6 @@ class Runner:
         if self.graphs is None:
             return
         started = time.perf_counter()
-        # Let cuDNN time its convolution algorithms for each vocoder shape (once, before capture).
-        torch.backends.cudnn.benchmark = True
         c = self.config
         for b in c.prefill_batches:
             for p in c.prompt_buckets:
@@ -313,6 +322,8 @@ class Runner:
         for b in c.vocoder_batches:
             for f in c.vocoder_frames:
                 self.graphs.capture(("vocoder", b, f), self._vocoder_fn(b, f))
+                self.lengths_in.fill_(f)
+                self.graphs.capture(("vocoder_end", b, f), self._vocoder_fn(b, f, ends=True))
         # The warm-ups stepped rows on zero state: start every row clean.
         self.reset()
         torch.cuda.synchronize(self.device)

@@ -114,11 +114,15 @@ class ResBlock(nn.Module):
             nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
-            h = conv1(F.leaky_relu(x, LRELU_SLOPE))
-            x = conv2(F.leaky_relu(h, LRELU_SLOPE)) + x
+            h = conv1(_masked(F.leaky_relu(x, LRELU_SLOPE), mask))
+            x = conv2(_masked(F.leaky_relu(h, LRELU_SLOPE), mask)) + x
         return x
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
 
 
 class HifiganGenerator(nn.Module):
@@ -138,6 +142,8 @@ class HifiganGenerator(nn.Module):
             self.ups.append(nn.ConvTranspose1d(c_in, c_out, kernel, rate, padding=(kernel - rate) // 2))
             for k, dilations in zip(args.resblock_kernel_sizes, args.resblock_dilation_sizes, strict=True):
                 self.resblocks.append(ResBlock(c_out, k, dilations))
+        # Time resolution of each stage's input, in samples per frame: 1, 8, 64, 128, 256.
+        self.scales = [math.prod(args.upsample_rates[:i]) for i in range(len(args.upsample_rates) + 1)]
         c_last = channels // 2 ** len(args.upsample_rates)
         self.conv_post = nn.Conv1d(c_last, 1, CONV_POST_KERNEL, padding=CONV_POST_KERNEL // 2, bias=False)
         self.cond_layer = nn.Conv1d(args.d_vector_dim, channels, 1)
@@ -147,18 +153,32 @@ class HifiganGenerator(nn.Module):
                 nn.Conv1d(args.d_vector_dim, channels // 2 ** (i + 1), 1) for i in range(len(self.ups))
             )
 
-    def forward(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        o = self.conv_pre(z) + self.cond_layer(g)  # [B, 512, L]
+    def forward(self, z: torch.Tensor, g: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """`lengths` [B] (frames): each row ends there, and decodes as if cut there, although the
+        batch is padded past it. Every convolution zero-pads at the sequence end; zeroing each
+        convolution's input past the row's end reproduces that inside a longer padded row."""
+        masks = None
+        if lengths is not None:
+            positions = torch.arange(z.shape[-1] * self.scales[-1], device=z.device)
+            masks = [
+                (positions[: z.shape[-1] * scale] < lengths[:, None] * scale)[:, None].to(
+                    z.dtype
+                )  # [B, 1, T]
+                for scale in self.scales
+            ]
+        mask = masks[0] if masks else None
+        o = self.conv_pre(_masked(z, mask)) + self.cond_layer(g)  # [B, 512, L]
         for i, up in enumerate(self.ups):
-            o = up(F.leaky_relu(o, LRELU_SLOPE))  # [B, C / 2, L * rate]
+            o = up(_masked(F.leaky_relu(o, LRELU_SLOPE), mask))  # [B, C / 2, L * rate]
+            mask = masks[i + 1] if masks else None
             if self.conds is not None:
                 o = o + self.conds[i](g)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            mrf = blocks[0](o)
+            mrf = blocks[0](o, mask)
             for block in blocks[1:]:
-                mrf += block(o)
+                mrf += block(o, mask)
             o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
-        o = self.conv_post(F.leaky_relu(o, POST_LRELU_SLOPE))  # [B, 1, L * 256]
+        o = self.conv_post(_masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, L * 256]
         return torch.tanh(o)
 
 
@@ -235,11 +255,12 @@ class HifiDecoder(nn.Module):
         changed = torch.nonzero(now != later).flatten()
         return int(changed[0]) if changed.numel() else frames
 
-    def generate(self, z: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """Run the generator on frames z [B, C, L] -> wav [B, 1, L * 256]; g is [B, D, 1] or [B, D]."""
+    def generate(self, z: torch.Tensor, g: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the generator on frames z [B, C, L] -> wav [B, 1, L * 256]; g is [B, D, 1] or [B, D].
+        With `lengths` [B], row b decodes as if it had only its first lengths[b] frames."""
         if g.dim() == 2:
             g = g[:, :, None]
-        return self.waveform_decoder(z, g)
+        return self.waveform_decoder(z, g, lengths)
 
     def generate_range(self, z: torch.Tensor, g: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """Samples of frames [start, end) -> [B, 1, (end - start) * 256], equal to

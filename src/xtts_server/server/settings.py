@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="auto", description="cpu, cuda, cuda:N or auto")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        default="auto", description="auto = bfloat16 on a GPU, float32 on a CPU (BENCHMARKS.md: fidelity)"
+        default="auto",
+        description="auto = float16 on a GPU (closest to float32, BENCHMARKS.md), float32 on a CPU",
     )
     warmup: bool = Field(default=True, description="synthesize once at start-up before /ready says yes")
     engine: Literal["auto", "on", "off"] = Field(

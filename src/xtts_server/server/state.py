@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -73,7 +73,7 @@ class ServerState:
         s = self.settings
         if self._tts is None:
             device = resolve_device(s.device)
-            dtype = s.dtype if s.dtype != "auto" else ("bfloat16" if device.type == "cuda" else "float32")
+            dtype = s.dtype if s.dtype != "auto" else ("float16" if device.type == "cuda" else "float32")
             self._tts = XTTS.load(
                 s.model_dir, device=device, dtype=DTYPES[dtype], accept_license=s.accept_license
             )
@@ -98,7 +98,7 @@ class ServerState:
                     pass
             logger.info("warm-up took %.2f s", time.perf_counter() - started)
 
-    def _streamer(self, tts: XTTS):  # type: ignore[no-untyped-def]
+    def _streamer(self, tts: XTTS) -> Callable[..., Iterator[AudioChunk]]:
         """XTTS.stream, or the engine's equivalent."""
         return EngineTTS(tts, self.engine).stream if self.engine is not None else tts.stream
 
@@ -158,7 +158,7 @@ class ServerState:
         stream = self._streamer(tts)
 
         def produce(cancel: threading.Event) -> Iterator[AudioChunk]:
-            return stream(  # type: ignore[no-any-return]
+            return stream(
                 req.text,
                 req.language,
                 voice,
