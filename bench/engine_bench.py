@@ -1,7 +1,7 @@
 """Engine-level benchmark (issue 6): the standard workload through the batching engine, at several
 concurrencies, on random full-size weights.
 
-    python bench/engine_bench.py --model-dir /tmp/full --dtype bfloat16 --concurrency 1,16,64,256
+    python bench/engine_bench.py --model-dir /tmp/full --dtype float16 --concurrency 1,16,64,256
 
 TTFA is from `Engine.submit` to the first audio delivered to the request's callback (host memory);
 total is to the end of the stream. Concurrency c means c requests submitted together; every stream
@@ -129,11 +129,11 @@ def vocoder_times(engine: Any) -> list[dict[str, float]]:
     return out
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full-seed0"))
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--vocoder-dtype", help="default: --dtype")
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
@@ -146,6 +146,8 @@ def main() -> None:
     if not (args.model_dir / "model.pth").is_file():
         make_test_model(args.model_dir, "full", seed=0)
     tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
+    if args.vocoder_dtype:
+        tts.model.hifigan_decoder.to(getattr(torch, args.vocoder_dtype))
     voice = tts.studio_voice(STUDIO_VOICE)
     base = torch.cuda.memory_allocated()
     engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
@@ -157,6 +159,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name(),
         "torch": torch.__version__,
         "dtype": args.dtype,
+        "vocoder_dtype": args.vocoder_dtype or args.dtype,
         "slots": args.slots,
         "tokens": TOKENS,
         "chunk": CHUNK,

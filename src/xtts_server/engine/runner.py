@@ -72,7 +72,8 @@ class RunnerConfig:
             max_new=max_new,
             decode_batches=(*decode, slots),
             attend_buckets=attend,
-            prefill_batches=(*tuple(b for b in (1, 2, 4, 8) if b < slots), min(slots, 16)),
+            # Newcomers that arrive together start together (a burst of 64 callers: one prefill).
+            prefill_batches=(*tuple(b for b in (1, 2, 4, 8, 16, 32) if b < slots), min(slots, 64)),
             prompt_buckets=prompts,
             vocoder_batches=(1, 2, 4, 8, 16, 32),
             vocoder_frames=(64, 96, 128, 192, 256),

@@ -94,17 +94,17 @@ class Attention(nn.Module):
         return self._out(y), k, v
 
     def decode(
-        self, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
+        self, x: torch.Tensor, kv: torch.Tensor, rows: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
-        """One new token per row, x [B, 1, C], for cache rows [0, B) of this layer's keys and
-        values kv [2, R, H, S, D]: written at `pos` [B], then attended in place over positions
-        [0, S') with `bias` [B, 1, 1, S'] (0 where visible, -inf after the row's position).
+        """One new token per row, x [B, 1, C], for cache rows [0, B) (`rows` = arange(B)) of this
+        layer's keys and values kv [2, R, H, S, D]: written at `pos` [B], then attended in place
+        over positions [0, S') with `bias` [B, 1, 1, S'] (0 where visible, -inf past the row's
+        position).
 
         No gather: kv[:, :B, :, :S'] is a strided view that attention reads as it is, so a step
         reads only the cache it attends to, whatever the cache's capacity."""
         b, _, c = x.shape
         qkv = self.c_attn(x).view(b, 3, self.heads, c // self.heads)  # [B, 3, H, D]
-        rows = torch.arange(b, device=x.device)
         kv[:, rows, :, pos] = qkv[:, 1:]  # one indexed copy of [B, 2, H, D] (keys and values)
         s = bias.shape[-1]
         q = qkv[:, 0, :, None]  # [B, H, 1, D]
@@ -142,9 +142,9 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), k, v
 
     def decode(
-        self, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
+        self, x: torch.Tensor, kv: torch.Tensor, rows: torch.Tensor, pos: torch.Tensor, bias: torch.Tensor
     ) -> torch.Tensor:
-        x = x + self.attn.decode(self.ln_1(x), kv, pos, bias)
+        x = x + self.attn.decode(self.ln_1(x), kv, rows, pos, bias)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -250,9 +250,10 @@ class GPT(nn.Module):
         visible = torch.arange(attend_len, device=pos.device) <= pos[:, None]  # [B, S']
         bias = torch.zeros(visible.shape, dtype=emb.dtype, device=pos.device)
         bias = bias.masked_fill(~visible, float("-inf"))[:, None, None]  # [B, 1, 1, S']
+        rows = torch.arange(emb.shape[0], device=emb.device)
         x = emb
         for i, block in enumerate(self.blocks):
-            x = block.decode(x, cache.kv[i], pos, bias)
+            x = block.decode(x, cache.kv[i], rows, pos, bias)
         return self.transformer.ln_f(x)[:, 0]
 
     def latents(self, hidden: torch.Tensor) -> torch.Tensor:
