@@ -13,12 +13,12 @@ os.replace and the directory is fsync'ed: after a crash there is either the old 
 one, never half of one. Files that cannot be read (corrupt, or for a model of another width) are
 logged at each start and left where they are; nothing the user stored is ever deleted unasked.
 
-Several processes may share a directory (replicas on shared storage): a name not in the index is
-looked for on disk at once (its file name follows from the name), and the directory is checked for
-changes at most every `refresh_s` seconds on any lookup, so voices stored, replaced or deleted by
-another process are seen without a restart. A temp file is locked while it is written, so a process
-starting up removes only those whose writer is gone. Threads: mutations hold a lock; reads work on
-an immutable snapshot of the index, so `get` never waits on a write.
+Several processes may share a directory (replicas on shared storage) and each sees the others'
+changes at once: a lookup checks its voice's file (one stat; a voice stored elsewhere is found by
+its file name, which follows from its name), and a listing checks the directory; a changed file is
+read again, unchanged ones never. A temp file is locked while it is written, so a process starting
+up removes only those whose writer is gone. Threads: mutations hold a lock; reads work on an
+immutable snapshot of the index, so `get` never waits on a write.
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ UNLOADABLE_MARK = ".unloadable-"
 DUPLICATE_MARK = ".duplicate-"
 
 BuiltinVoices = Mapping[str, Voice] | Callable[[], Mapping[str, Voice]]
-Stamp = tuple[int, int, int]  # a file's (inode, size, mtime in ns): a changed stamp is a changed file
+Stamp = tuple[int, int, int, int]  # (inode, size, mtime, ctime in ns): a changed stamp is a changed file
+# A directory whose mtime is this close to the moment it was listed may change again within the same
+# timestamp tick (coarse kernel clocks, NFS): such a listing is not trusted ("racy git").
+RACY_S = 2.0
 
 
 class _Entry:
@@ -100,7 +103,6 @@ class VoiceStore:
     `builtin`: the model's studio voices by name, or a function returning them (called once, here).
     `signature`: the loaded model's fingerprint and tensor shapes; stored voices that do not fit are
     refused at load with a logged error. `device`: where `get` puts the tensors (copied once, cached).
-    `refresh_s`: how often lookups check the directory for changes made by other processes.
     """
 
     def __init__(
@@ -110,14 +112,13 @@ class VoiceStore:
         builtin: BuiltinVoices | None = None,
         signature: ModelSignature | None = None,
         device: str | torch.device = "cpu",
-        refresh_s: float = 1.0,
     ) -> None:
         self.directory = Path(directory)
         self.signature = signature
         self.device = torch.device(device)
-        self.refresh_s = refresh_s
         self._listing: Stamp | None = None  # the directory's stamp when it was last read
-        self._checked = 0.0  # time.monotonic() of the last check
+        self._racy = True  # that listing may have missed a change made in the same tick
+        self._unreadable: dict[Path, Stamp] = {}  # files that failed to load, not read again unchanged
         self._lock = threading.RLock()
         self._builtin: Mapping[str, Voice] = (builtin() if callable(builtin) else builtin) or {}
         # name key -> entry; replaced whole on each change, so readers need no lock
@@ -162,7 +163,7 @@ class VoiceStore:
         is not read again). `tidy` (start-up only) also removes temp files whose writer is gone and
         sets older duplicates aside; a refresh changes nothing on disk."""
         self._listing = _stamp(self.directory)
-        self._checked = time.monotonic()
+        self._racy = self._listing is None or time.time() - self._listing[2] / 1e9 < RACY_S
         known = {e.path: e for e in self._entries.values() if e.path is not None}
         entries = {key: e for key, e in self._entries.items() if e.info.builtin}
         try:
@@ -210,29 +211,43 @@ class VoiceStore:
             return None
         if known is not None and known.stamp == stamp:
             return known
+        if self._unreadable.get(path) == stamp:
+            return None
         loaded = self._read(path)
         if loaded is None:
+            self._unreadable[path] = stamp
             return None
         self.skipped.pop(path, None)
+        self._unreadable.pop(path, None)
         return _Entry(*loaded, path, stamp)
 
-    def refresh(self) -> None:
-        """Re-read the directory if it changed since it was last read: voices stored, replaced or
-        deleted by another process sharing it. Unchanged files are not read again."""
+    def refresh(self) -> dict[str, _Entry]:
+        """Re-read the directory if it changed since it was last read (voices stored, replaced or
+        deleted by another process sharing it; unchanged files are not read again); the index."""
         with self._lock:
-            self._checked = time.monotonic()
-            if _stamp(self.directory) == self._listing:
-                return
-            try:
-                self._scan(tidy=False)
-            except VoiceStorageError as exc:
-                logger.warning("%s; keeping the voices known so far", exc)
+            if self._racy or _stamp(self.directory) != self._listing:
+                try:
+                    self._scan(tidy=False)
+                except VoiceStorageError as exc:
+                    logger.warning("%s; keeping the voices known so far", exc)
+            return self._entries
 
-    def _fresh(self) -> dict[str, _Entry]:
-        """The index, checked against the directory if the last check is `refresh_s` old."""
-        if time.monotonic() - self._checked >= self.refresh_s:
-            self.refresh()
-        return self._entries
+    def _reload(self, key: str, path: Path) -> _Entry | None:
+        """Bring one file into the index again: stored, replaced or deleted by another process."""
+        with self._lock:
+            current = self._entries.get(key)
+            known = current if current is not None and current.path == path else None
+            loaded = self._load_file(path, known)
+            if loaded is known:
+                return current
+            entries = dict(self._entries)
+            if known is not None:
+                del entries[key]
+            other = entries.get(key)
+            if loaded is not None and name_key(loaded.info.name) == key and other is None:
+                entries[key] = loaded
+            self._entries = entries
+            return entries.get(key)
 
     def _read(self, path: Path) -> tuple[VoiceInfo, Voice] | None:
         try:
@@ -271,19 +286,19 @@ class VoiceStore:
         return isinstance(name, str) and self._find(name) is not None
 
     def __len__(self) -> int:
-        return len(self._fresh())
+        return len(self.refresh())
 
     def _find(self, name: str) -> _Entry | None:
         key = name_key(name)
-        entry = self._fresh().get(key)
+        entry = self._entries.get(key)
         if entry is None:
-            # Stored by another process since the last check? Its file name follows from its name
-            # (a file lookup sees it even where a shared file system caches the directory's stamp).
-            self.refresh()
-            if key not in self._entries and (self.directory / (file_stem(key) + SUFFIX)).exists():
-                with self._lock:
-                    self._scan(tidy=False)
-            entry = self._entries.get(key)
+            entry = self.refresh().get(key)  # copied in, or stored by another process
+            if entry is None:
+                # Its file name follows from its name: a file lookup sees it even where a shared
+                # file system still caches the directory's old stamp.
+                return self._reload(key, self.directory / (file_stem(key) + SUFFIX))
+        if entry.path is not None and _stamp(entry.path) != entry.stamp:
+            return self._reload(key, entry.path)  # replaced or deleted by another process
         return entry
 
     def _entry(self, name: str) -> _Entry:
@@ -310,7 +325,7 @@ class VoiceStore:
 
     def list(self, *, builtin: bool | None = None) -> builtins.list[VoiceInfo]:
         """All voices sorted by name (case-insensitive); `builtin` True/False keeps only those."""
-        infos = [e.info for e in self._fresh().values() if builtin is None or e.info.builtin == builtin]
+        infos = [e.info for e in self.refresh().values() if builtin is None or e.info.builtin == builtin]
         return sorted(infos, key=lambda i: (name_key(i.name), i.name))
 
     def export(self, name: str) -> dict[str, Any]:
@@ -445,12 +460,12 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def _stamp(path: Path) -> Stamp | None:
-    """(inode, size, mtime in ns), or None if `path` is gone."""
+    """(inode, size, mtime, ctime in ns), or None if `path` is gone."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _remove_abandoned(path: Path) -> None:
