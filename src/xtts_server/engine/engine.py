@@ -19,6 +19,7 @@ once (`EngineFull`). A cancelled request leaves at the next step and its row is 
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import threading
 import time
@@ -239,7 +240,12 @@ class Engine:
         free = self.config.slots - len(self.rows)
         most = max(self.runner.config.prefill_batches)
         with self._lock:
-            take = [self.waiting.popleft() for _ in range(min(free, most, len(self.waiting)))]
+            n = min(free, most, len(self.waiting))
+            lengths = [self._prompt_len(r) for r in itertools.islice(self.waiting, n)]
+            # As many as the prefill's token budget allows (in arrival order); the rest wait a step.
+            while n > 1 and self.runner.config.prefill_shape(n, max(lengths[:n])) is None:
+                n -= 1
+            take = [self.waiting.popleft() for _ in range(n)]
         if not take:
             return [], None
         first_row = len(self.rows)
@@ -263,6 +269,10 @@ class Engine:
         codes = self._host_buffer(len(take))
         codes.copy_(self.runner.codes[first_row : first_row + len(take)], non_blocking=self._pinned)
         return take, codes
+
+    def _prompt_len(self, req: EngineRequest) -> int:
+        """Positions of the request's prompt: conditioning latents, [START] text [STOP], start code."""
+        return self.model.gpt.args.cond_latents + len(req.text_ids) + 3
 
     def _prompts(self, reqs: list[EngineRequest]) -> list[torch.Tensor]:
         gpt = self.model.gpt

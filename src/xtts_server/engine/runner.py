@@ -47,6 +47,9 @@ class RunnerConfig:
     attend_buckets: tuple[int, ...]  # attention-length buckets (positions)
     prefill_batches: tuple[int, ...]  # newcomers prefilled together
     prompt_buckets: tuple[int, ...]  # prompt-length buckets
+    # Most prompt positions one prefill may hold (batch bucket x length bucket): bounds the
+    # activations and the keys and values it stages (about 0.25 MB per position in half precision).
+    prefill_tokens: int
     vocoder_batches: tuple[int, ...]  # vocoder windows decoded together
     vocoder_frames: tuple[int, ...]  # window-length buckets (generator frames)
     cuda_graphs: bool
@@ -57,6 +60,14 @@ class RunnerConfig:
     @property
     def seq_len(self) -> int:
         return self.max_prompt + self.max_new
+
+    def prefill_shape(self, n: int, longest: int) -> tuple[int, int] | None:
+        """The (batch, length) bucket for n prompts of at most `longest` positions, or None when
+        it would exceed the token budget (one prompt alone always fits)."""
+        b, p = _bucket(n, self.prefill_batches), _bucket(longest, self.prompt_buckets)
+        if b is None or p is None or (b > 1 and b * p > self.prefill_tokens):
+            return None
+        return b, p
 
     @staticmethod
     def default(
@@ -75,6 +86,7 @@ class RunnerConfig:
             # Newcomers that arrive together start together (a burst of 64 callers: one prefill).
             prefill_batches=(*tuple(b for b in (1, 2, 4, 8, 16, 32) if b < slots), min(slots, 64)),
             prompt_buckets=prompts,
+            prefill_tokens=8192,
             vocoder_batches=(1, 2, 4, 8, 16, 32),
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
@@ -210,9 +222,9 @@ class Runner:
         if not self.buckets:
             b, p = n, longest
         else:
-            b = _bucket(n, self.config.prefill_batches)  # type: ignore[assignment]
-            p = _bucket(longest, self.config.prompt_buckets)  # type: ignore[assignment]
-            assert b is not None and p is not None, (n, longest)
+            shape = self.config.prefill_shape(n, longest)
+            assert shape is not None, (n, longest)
+            b, p = shape
         self.prompt_in[:b, :p].zero_()
         for i, prompt in enumerate(prompts):
             self.prompt_in[i, : prompt.shape[0]] = prompt
@@ -316,6 +328,8 @@ class Runner:
         c = self.config
         for b in c.prefill_batches:
             for p in c.prompt_buckets:
+                if c.prefill_shape(b, p) != (b, p):
+                    continue  # over the token budget: never used
                 self.graphs.capture(("prefill", b, p), self._prefill_fn(b, p))
         for b in c.decode_batches:
             for s in c.attend_buckets:
