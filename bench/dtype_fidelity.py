@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full"))
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--max-new-tokens", type=int, default=120)
+    parser.add_argument("--variants", default="0,1,2,3", help="indices of the variants to run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from xtts_server import XTTS
@@ -91,12 +92,13 @@ def main() -> None:
     torch.cuda.empty_cache()
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "sentences": len(sentences),
                               "max_new_tokens": args.max_new_tokens, "variants": []}  # fmt: skip
-    for name, dtype, vocoder_fp32 in [
+    variants = [
         ("bfloat16", torch.bfloat16, False),
         ("bfloat16 + fp32 vocoder", torch.bfloat16, True),
         ("float16", torch.float16, False),
         ("float16 + fp32 vocoder", torch.float16, True),
-    ]:
+    ]
+    for name, dtype, vocoder_fp32 in (variants[int(i)] for i in args.variants.split(",")):
         tts = XTTS.load(args.model_dir, device="cuda", dtype=dtype)
         if vocoder_fp32:
             tts.model.hifigan_decoder.float()
