@@ -1,17 +1,22 @@
 """A local Ray cluster serving the app on the tiny model: for tests/distributed, and for running the
 server tests through Ray's proxy (XTTS_TEST_RAY=1, see tests/server/conftest.py).
 
-One cluster per test session (its start costs ~10 s); the application is redeployed only when the
-settings change, with two replicas of one torch thread each sharing one voices directory.
+One cluster per test session (its start costs ~10 s). `deploy` runs the production deployment
+(XTTSReplica) with given settings: two replicas of one torch thread each. For the server tests,
+whose settings change from test to test, `suite_url` instead gives each set of settings a path on
+one deployment started once: in each replica, /cfg/<id>/... goes to the app of settings <id>, made
+by create_app and wrapped as XTTSReplica wraps it on first use, with the replica's one model. The
+proxy, the routing and the replicas are Ray's either way; only the settings no longer cost a
+restart (~10 s each).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import json
 import os
-import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,8 @@ import pytest
 RAY_MODE_ENV = "XTTS_TEST_RAY"  # "1": the server tests talk to the app through Ray's proxy
 REPLICAS = 2
 CLUSTER_CPUS = 4  # logical: two replicas of 1 CPU plus room for the tests' own tasks
+CONFIG_PREFIX = "/cfg/"
+SUITE = "suite"  # what is deployed when the server tests' dispatching replicas run
 
 
 def ray_mode() -> bool:
@@ -46,8 +53,15 @@ def import_ray() -> Any:
     return ray
 
 
+def settings_json(settings: Any) -> dict[str, Any]:
+    """Settings as JSON, API keys included (model_dump masks them)."""
+    fields = settings.model_dump(mode="json")
+    fields["api_keys"] = [key.get_secret_value() for key in settings.api_keys]
+    return dict(fields)
+
+
 class RayServe:
-    """A local Ray cluster with Serve's proxy on a free port; `deploy` runs the app on it."""
+    """A local Ray cluster with Serve's proxy on a free port."""
 
     def __init__(self, model_dir: Path, work_dir: Path) -> None:
         from server_helpers import free_port
@@ -58,53 +72,72 @@ class RayServe:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self.model_dir = model_dir
         self.voices_dir = work_dir / "voices"
-        ray.init(
-            num_cpus=CLUSTER_CPUS,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level="warning",
-        )
+        self.configs = work_dir / "configs"
+        self.configs.mkdir()
+        ray.init(num_cpus=CLUSTER_CPUS, include_dashboard=False, log_to_driver=False, logging_level="warning")
         self.port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": self.port})
         self.url = f"http://127.0.0.1:{self.port}"
         self._deployed: str | None = None
 
-    def deploy(self, settings: Any = None, **ray_fields: Any) -> str:
-        """Serve `settings` (a Settings; its model, device, warm-up and voices directory replaced
-        by the tiny model on CPU, no warm-up and the shared directory) on REPLICAS replicas, unless
-        that already runs; the proxy's URL."""
+    def _run(self, app: Any, key: str) -> None:
         from ray import serve
 
-        from xtts_server.distributed.deployment import build_app
-        from xtts_server.distributed.options import APP_NAME, RaySettings
-        from xtts_server.server.settings import Settings
+        from xtts_server.distributed.options import APP_NAME
 
-        fields = settings.model_dump() if settings is not None else {}
-        fields.update(model_dir=self.model_dir, device="cpu", warmup=False, voices_dir=self.voices_dir)
-        options = {
-            "replicas": REPLICAS,
-            "torch_threads": 1,
-            "cpus_per_replica": 1.0,
-            "health_check_period_s": 1.0,
-            "health_check_timeout_s": 10.0,
-            **ray_fields,
-        }
-        key = json.dumps([fields, options], sort_keys=True, default=repr)
         if key != self._deployed:
             self._deployed = None
-            serve.run(build_app(Settings(**fields), RaySettings(**options)), name=APP_NAME, route_prefix="/")
+            serve.run(app, name=APP_NAME, route_prefix="/")
             self._deployed = key
+
+    def deploy(self, settings: Any = None, **ray_fields: Any) -> str:
+        """Run XTTSReplica with `settings` (its model, device, warm-up and voices directory replaced
+        by the tiny model on CPU, no warm-up and one shared directory) on REPLICAS replicas, unless
+        that already runs; the proxy's URL."""
+        from xtts_server.distributed.deployment import build_app
+        from xtts_server.distributed.options import RaySettings
+        from xtts_server.server.settings import Settings
+
+        fields = settings_json(settings) if settings is not None else {}
+        fields.update(
+            model_dir=str(self.model_dir), device="cpu", warmup=False, voices_dir=str(self.voices_dir)
+        )
+        options = {**replica_options(), **ray_fields}
+        key = json.dumps([fields, options], sort_keys=True)
+        self._run(build_app(Settings(**fields), RaySettings(**options)), key)
         return self.url
 
     def clear_voices(self) -> None:
-        """Remove every stored voice, and wait until the replicas' next directory check sees that."""
-        if self.voices_dir.exists() and any(self.voices_dir.iterdir()):
-            for path in self.voices_dir.iterdir():
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink()
-            time.sleep(1.1)  # VoiceStore's refresh_s
+        for path in self.voices_dir.glob("*"):
+            path.unlink()
+
+    def suite_url(self, settings: Any) -> str:
+        """The URL of an app with these settings (the test's own voices directory included) on
+        the dispatching replicas; the same settings, the same app."""
+        fields = settings_json(settings)
+        config = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        path = self.configs / f"{config}.json"
+        if not path.exists():
+            path.write_text(json.dumps(fields))
+        self._run(suite_app(self.configs, self.model_dir), SUITE)
+        return f"{self.url}{CONFIG_PREFIX}{config}"
+
+    def client(self, settings: Any) -> RemoteClient:
+        """What make_client gives in Ray mode: a client of the app with `settings`."""
+        return RemoteClient(self.suite_url(settings))
+
+    def serve_app(self, app: Any, uvicorn_options: dict[str, Any]) -> str:
+        """What uvicorn_thread gives in Ray mode: the app's settings served by the replicas (a
+        skip when its engine is a stand-in, which exists only in this process, or when the test
+        configures uvicorn, which Ray's proxy replaces)."""
+        from xtts_server.tts import XTTS
+
+        state = app.state.server
+        if type(state._tts) is not XTTS:
+            pytest.skip("an engine stand-in exists only in this process; the replicas load the model")
+        if uvicorn_options:
+            pytest.skip(f"configures uvicorn ({sorted(uvicorn_options)}); through Ray the proxy serves")
+        return self.suite_url(state.settings)
 
     def close(self) -> None:
         import ray
@@ -114,6 +147,16 @@ class RayServe:
         ray.shutdown()
 
 
+def replica_options() -> dict[str, Any]:
+    return {
+        "replicas": REPLICAS,
+        "torch_threads": 1,
+        "cpus_per_replica": 1.0,
+        "health_check_period_s": 1.0,
+        "health_check_timeout_s": 10.0,
+    }
+
+
 @contextlib.contextmanager
 def ray_serve(model_dir: Path, work_dir: Path) -> Iterator[RayServe]:
     cluster = RayServe(model_dir, work_dir)
@@ -121,6 +164,94 @@ def ray_serve(model_dir: Path, work_dir: Path) -> Iterator[RayServe]:
         yield cluster
     finally:
         cluster.close()
+
+
+ACTIVE: RayServe | None = None  # in Ray mode: where make_client and uvicorn_thread send the tests
+
+
+# --- the dispatching replicas (run in Ray's worker processes) ---------------------------------------
+
+
+def suite_app(configs: Path, model_dir: Path) -> Any:
+    """The deployment of the server tests: XTTSReplica's options, ConfigApps as its ASGI app."""
+    from ray import serve
+
+    from xtts_server.distributed.options import DEPLOYMENT_NAME, RaySettings, deployment_options
+    from xtts_server.server.settings import Settings
+
+    options = deployment_options(Settings(device="cpu"), RaySettings(**replica_options()))
+    tests = Path(__file__).parent  # the replicas import this module
+    path = os.pathsep.join([str(tests), str(tests / "server")])
+    options["ray_actor_options"]["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
+
+    @serve.deployment(name=DEPLOYMENT_NAME, **options)
+    @serve.ingress()
+    class SuiteReplica:
+        def __init__(self, configs: str, model_dir: str) -> None:
+            import torch
+
+            torch.set_num_threads(1)
+            self.configs, self.model_dir = Path(configs), Path(model_dir)
+
+        def __serve_build_asgi_app__(self) -> Any:
+            from ray_helpers import ConfigApps
+            from xtts_server.distributed.deployment import replica_name
+
+            return ConfigApps(self.configs, self.model_dir, replica_name())
+
+    return SuiteReplica.bind(str(configs), str(model_dir))  # type: ignore[attr-defined]
+
+
+class ConfigApps:
+    """ASGI: /cfg/<id>/<path> -> <path> of the app of settings <id> (<configs>/<id>.json)."""
+
+    def __init__(self, configs: Path, model_dir: Path, replica: str) -> None:
+        from xtts_server import XTTS
+
+        self.configs = configs
+        self.replica = replica
+        self.tts = XTTS.load(model_dir, device="cpu")
+        self.apps: dict[str, tuple[Any, Any]] = {}
+        self.lock = asyncio.Lock()
+
+    async def app(self, config: str) -> Any:
+        from uvicorn.config import Config
+        from uvicorn.lifespan.on import LifespanOn
+
+        from xtts_server.distributed.asgi import ReadyGate, ReplicaHeader
+        from xtts_server.server.app import create_app
+        from xtts_server.server.settings import Settings
+
+        async with self.lock:
+            if config not in self.apps:
+                fields = json.loads((self.configs / f"{config}.json").read_text())
+                app = create_app(Settings(**fields), tts_model=self.tts)
+                app.add_middleware(ReplicaHeader, replica=self.replica)
+                app.add_middleware(ReadyGate)
+                lifespan = LifespanOn(Config(app, lifespan="on", log_config=None))  # as Ray runs it
+                await lifespan.startup()
+                assert not lifespan.should_exit, f"settings {config} did not start"
+                self.apps[config] = (app, lifespan)
+            return self.apps[config][0]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    for _, lifespan in self.apps.values():
+                        await lifespan.shutdown()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        config, _, rest = scope["path"].removeprefix(CONFIG_PREFIX).partition("/")
+        app = await self.app(config)
+        path = "/" + rest
+        await app({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+
+
+# --- TestClient's API over HTTP ----------------------------------------------------------------------
 
 
 class RemoteWebSocket:

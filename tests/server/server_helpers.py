@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 import uvicorn
 
+import ray_helpers
 from xtts_server.tts import AudioChunk
 
 ENGINE_RATE = 24000
@@ -181,7 +182,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def uvicorn_thread(app: Any, timeout: float = 30.0, **options: Any) -> Iterator[str]:
     """Serve `app` with a real uvicorn in a thread (`options` for uvicorn.Config); yields its base URL
-    once /ready says yes."""
+    once /ready says yes. With XTTS_TEST_RAY=1, the app's settings served by Ray replicas instead
+    (tests/ray_helpers.py)."""
+    if ray_helpers.ACTIVE is not None:
+        yield ray_helpers.ACTIVE.serve_app(app, options)
+        return
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)

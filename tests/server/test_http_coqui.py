@@ -108,6 +108,7 @@ def test_wav_header_is_what_wave_writes_for_0_frames(fast: TestClient, tiny_tts)
     assert len(pcm) // 2 in possible_lengths(tiny_tts)
 
 
+@pytest.mark.in_process  # seeds this process's RNG
 def test_latents_by_value_equal_the_voice_by_name(fast: TestClient) -> None:
     """A studio voice's latents sent by value make the same audio as the voice named (the seed body),
     with the engine's global RNG seeded alike (coqui bodies carry no seed)."""
@@ -122,6 +123,7 @@ def test_latents_by_value_equal_the_voice_by_name(fast: TestClient) -> None:
     assert by_value.content == by_name.content and len(by_value.content) > 0
 
 
+@pytest.mark.in_process  # seeds this process's RNG
 def test_clone_speaker_round_trip(fast: TestClient, clip_paths) -> None:
     """Latents from /clone_speaker fed to /tts_stream make the same audio as a stored voice cloned from
     the same clip (the engine's global RNG seeded alike: coqui bodies carry no seed)."""
