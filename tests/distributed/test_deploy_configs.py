@@ -43,7 +43,7 @@ def test_configs_parse_and_build(name: str, tmp_path: Path) -> None:
     assert app["import_path"] == "xtts_server.distributed.deployment:app_builder"
     args = app["args"]
     options = deployment_options(Settings(**args["settings"]), RaySettings(**args["ray"]))
-    assert options["max_ongoing_requests"] == 32 and options["ray_actor_options"]["num_gpus"] == 1
+    assert options["max_ongoing_requests"] == 64 and options["ray_actor_options"]["num_gpus"] == 1
     assert options["autoscaling_config"]["max_replicas"] == 8
 
     keys = tmp_path / "api-keys"

@@ -35,15 +35,19 @@ def replica_app(settings: Settings, **kwargs: object):  # type: ignore[no-untype
 
 
 def test_capacity_is_what_the_server_admits() -> None:
-    settings = Settings(max_concurrent=3, max_queued=5)
-    assert replica_capacity(settings) == 8
+    settings = Settings(device="cpu", max_concurrent=3, max_queued=5, engine_slots=64)
+    assert replica_capacity(settings) == 8  # worker threads + queue
     inside = replica_settings(settings)
     assert (inside.max_concurrent, inside.max_queued) == (3, 13)  # headroom: Ray refuses first
     assert inside.model_dump(exclude={"max_queued"}) == settings.model_dump(exclude={"max_queued"})
+    # the batching engine (on, or auto on the replica's GPU): its slots + queue
+    assert replica_capacity(Settings(device="cuda", engine_slots=64, max_queued=5)) == 69
+    assert replica_capacity(Settings(engine="on", device="cpu", engine_slots=64, max_queued=5)) == 69
+    assert replica_capacity(Settings(engine="off", max_concurrent=3, max_queued=5)) == 8
 
 
 def test_fixed_replicas() -> None:
-    settings = Settings(max_concurrent=2, max_queued=2, retry_after_s=4, shutdown_timeout_s=10)
+    settings = Settings(engine_slots=2, max_queued=2, retry_after_s=4, shutdown_timeout_s=10)
     options = deployment_options(settings, RaySettings(replicas=3))
     assert options == {
         "num_replicas": 3,
@@ -60,7 +64,7 @@ def test_fixed_replicas() -> None:
 
 
 def test_autoscaling_on_ongoing_requests() -> None:
-    settings = Settings(max_concurrent=4, max_queued=4)
+    settings = Settings(engine_slots=4, max_queued=4)
     options = deployment_options(settings, RaySettings(replicas=2, max_replicas=8, target_utilization=0.5))
     assert "num_replicas" not in options
     assert options["autoscaling_config"] == {

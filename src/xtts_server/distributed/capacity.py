@@ -5,15 +5,22 @@ from __future__ import annotations
 from xtts_server.server.settings import Settings
 
 
+def uses_engine(settings: Settings) -> bool:
+    """Whether a replica runs the batching engine: as ServerState decides, with device "auto" taken
+    to be the replica's GPU (deployment_options gives it one unless the device is "cpu")."""
+    return settings.engine == "on" or (settings.engine == "auto" and settings.device != "cpu")
+
+
 def replica_capacity(settings: Settings) -> int:
-    """Requests one replica serves at once: what its server admits before it answers 503 (today the
-    Synthesizer's syntheses running plus queued; the engine's slot count once there is one).
+    """Requests one replica serves at once: what its server admits before it answers 503, streams
+    running (the engine's slots, or the worker threads without it) plus queued.
 
     Ray's `max_ongoing_requests` is set to this, so Ray never sends a replica more than it admits:
     beyond it requests wait in Ray's queue for whichever replica frees first. A WebSocket session
     is one ongoing request for its whole life, so open sessions and HTTP streams share this number.
     """
-    return settings.max_concurrent + settings.max_queued
+    running = settings.engine_slots if uses_engine(settings) else settings.max_concurrent
+    return running + settings.max_queued
 
 
 def replica_settings(settings: Settings) -> Settings:
