@@ -72,3 +72,17 @@ def test_a_dead_engine_reports_not_ready(engine_client: Any) -> None:
     r = engine_client.get("/ready")
     assert r.status_code == 503 and "engine" in r.json()["error"]["message"]
     engine.dead = None
+
+
+def test_a_client_that_leaves_frees_its_engine_row(engine_client: Any) -> None:
+    engine = engine_client.app.state.server.engine
+    body = {"text": TEXT, "format": "pcm", "stream": True, "max_new_tokens": 400, "min_new_tokens": 400,
+            "stream_chunk_size": 2}  # fmt: skip
+    with engine_client.stream("POST", "/v1/tts", json=body) as r:
+        assert r.status_code == 200
+        next(r.iter_bytes())  # the first audio, then hang up
+    for _ in range(200):
+        if engine.active == 0:
+            break
+        threading.Event().wait(0.02)
+    assert engine.active == 0 and engine_client.app.state.server.synth.in_flight == 0

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xtts_server.engine.runner import Runner, RunnerConfig
+from xtts_server.engine.runner import Runner, RunnerConfig, upload
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
 from xtts_server.inference.vocoder_stream import StreamingVocoder, Window
@@ -280,7 +280,7 @@ class Engine:
         out = []
         with torch.inference_mode():
             for req in reqs:
-                ids = torch.tensor([req.text_ids], dtype=torch.long, device=self.device)
+                ids = upload(req.text_ids, torch.long, self.device)[None]
                 out.append(gpt.prompt(req.gpt_cond_latent.to(self.device, dtype), ids)[0])  # [P, dim]
         return out
 
@@ -288,7 +288,7 @@ class Engine:
         p = self.runner.params.rows(first_row, first_row + len(reqs))
 
         def put(t: torch.Tensor, values: list[float] | list[int] | list[bool]) -> None:
-            t.copy_(torch.tensor(values, dtype=t.dtype), non_blocking=False)
+            t.copy_(upload(values, t.dtype, self.device))
 
         put(p.temperature, [r.params.temperature for r in reqs])
         put(p.top_k, [r.params.top_k for r in reqs])

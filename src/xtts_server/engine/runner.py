@@ -33,6 +33,13 @@ from xtts_server.model.xtts import XTTSModel
 logger = logging.getLogger(__name__)
 
 
+def upload(values: Sequence[int] | Sequence[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small host list on the device without waiting for the GPU (pinned memory, async copy):
+    a plain `torch.tensor(..., device=cuda)` blocks until the queued steps have run."""
+    host = torch.tensor(values, dtype=dtype, pin_memory=device.type == "cuda")
+    return host.to(device, non_blocking=True)
+
+
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
     """The smallest bucket >= n, or None."""
     return next((b for b in buckets if b >= n), None)
@@ -229,7 +236,7 @@ class Runner:
         for i, prompt in enumerate(prompts):
             self.prompt_in[i, : prompt.shape[0]] = prompt
         self.last_in[:b].zero_()  # padded rows: stale indices could point past this bucket
-        self.last_in[:n] = torch.tensor([length - 1 for length in lengths], device=self.device)
+        self.last_in[:n] = upload([length - 1 for length in lengths], torch.long, self.device)
         if not self.buckets:
             keys, values, latent, logits = self._prefill_fn(b, p)()
         else:
@@ -250,7 +257,7 @@ class Runner:
         self.seen[torch.arange(first_row, hi, device=self.device), code] = True
         self.codes[first_row:hi] = code
         self.step[first_row:hi] = 1
-        self.pos[first_row:hi] = torch.tensor(lengths, device=self.device)
+        self.pos[first_row:hi] = upload(lengths, torch.long, self.device)
 
     def _vocoder_fn(self, b: int, f: int, ends: bool = False) -> Callable[[], torch.Tensor]:
         decoder = self.model.hifigan_decoder
@@ -293,7 +300,7 @@ class Runner:
                 self.g_in[j] = g[0]
                 lengths[j] = w.frames.shape[1]
             if ends:
-                self.lengths_in[:b].copy_(torch.tensor(lengths), non_blocking=False)
+                self.lengths_in[:b] = upload(lengths, torch.long, self.device)
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
             for j, (i, _) in enumerate(group):

@@ -70,7 +70,9 @@ class LinearStage:
         if self.copies(n_in):
             return x[:, start - x_start : end - x_start]
         j = torch.arange(start, end, dtype=torch.float32, device=x.device)
-        src = torch.clamp(torch.tensor(self.inv, device=x.device) * (j + 0.5) - 0.5, min=0.0)
+        # A Python float (not a device tensor, whose upload would wait for the GPU): the kernel
+        # takes it as float32 for float32 input, the same product as ATen's.
+        src = torch.clamp((j + 0.5) * float(self.inv) - 0.5, min=0.0)
         i0 = src.long()
         lam = src - i0.to(torch.float32)
         i1 = torch.where(i0 < n_in - 1, i0 + 1, i0)

@@ -155,19 +155,26 @@ class ServerState:
         requested = options.get("max_new_tokens")
         options["max_new_tokens"] = min(cap, requested) if isinstance(requested, int) else cap
 
-        stream = self._streamer(tts)
-
-        def produce(cancel: threading.Event) -> Iterator[AudioChunk]:
-            return stream(
-                req.text,
-                req.language,
-                voice,
-                stream_chunk_size=req.stream_chunk_size,
-                cancel=cancel,
-                **options,
+        if self.engine is not None:
+            engine_tts = EngineTTS(tts, self.engine)
+            chunks = self.synth.relay(
+                engine_tts.astream(
+                    req.text, req.language, voice, stream_chunk_size=req.stream_chunk_size, **options
+                )
             )
+        else:
 
-        chunks = self.synth.stream(produce)
+            def produce(cancel: threading.Event) -> Iterator[AudioChunk]:
+                return tts.stream(
+                    req.text,
+                    req.language,
+                    voice,
+                    stream_chunk_size=req.stream_chunk_size,
+                    cancel=cancel,
+                    **options,
+                )
+
+            chunks = self.synth.stream(produce)
         try:
             first = await chunks.__anext__()
         except BaseException:

@@ -95,6 +95,19 @@ class Synthesizer:
         finally:
             cancel.set()
 
+    async def relay(self, chunks: AsyncGenerator[AudioChunk, None]) -> AsyncGenerator[AudioChunk, None]:
+        """Admission for work that runs elsewhere (the batching engine, which needs no worker
+        thread): a slot is held while `chunks` runs; closing this iterator closes `chunks`."""
+        self._admit()
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            try:
+                await chunks.aclose()
+            finally:
+                self._release()
+
     async def run(self, fn: Callable[[], Any]) -> Any:
         """Run a one-shot model call (e.g. cloning a voice) in a worker, under the same admission."""
         self._admit()
