@@ -137,32 +137,60 @@ def test_a_voice_uploaded_through_one_replica_speaks_on_the_other(
     assert np.abs(got - np.round(np.clip(expected, -1, 1) * 32767) / 32768).max() <= 1.5 / 32768
 
 
-def test_killing_a_replica_mid_stream(url: str, clip_paths: list[Path]) -> None:
+def kill(replica: str) -> None:
     import ray
 
+    ray.kill(ray.get_actor(f"SERVE_REPLICA::{replica}", namespace="serve"), no_restart=True)
+
+
+def served_without(url: str, victim: str, voice: str) -> set[str]:
+    """Requests go on being served, never by `victim`, until a replacement serves one too."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + 90
+    while len(seen) < 2:
+        assert time.monotonic() < deadline, f"no replacement for {victim} within 90 s; served by {seen}"
+        response = speak(url, voice=voice)
+        assert response.status_code == 200, response.text
+        seen.add(replica_of(response))
+        assert victim not in seen
+        time.sleep(0.2)
+    return seen
+
+
+def test_killing_a_replica_mid_stream(url: str, clip_paths: list[Path]) -> None:
     files = [("files", (p.name, p.read_bytes())) for p in clip_paths[:1]]
     created = httpx.post(f"{url}/v1/voices", data={"name": "Survivor"}, files=files, timeout=120)
     assert created.status_code == 201, created.text
     with pytest.raises(httpx.RemoteProtocolError), open_stream(url) as (victim, rest):
-        ray.kill(ray.get_actor(f"SERVE_REPLICA::{victim}", namespace="serve"), no_restart=True)
+        kill(victim)
         for _ in rest:  # the stream breaks off: no clean end for a cut stream
             pass
-    # the other replica goes on serving meanwhile ...
-    seen = set()
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        response = speak(url, voice="Survivor")
-        assert response.status_code == 200, response.text
-        seen.add(replica_of(response))
-        assert victim not in seen
-        if len(seen) == 2:  # ... and Ray started a replacement, which has the voice
+    # the other replica goes on serving meanwhile, and Ray starts a replacement, which has the voice
+    served_without(url, victim, "Survivor")
+    listed: dict[str, bool] = {}
+    for _ in range(30):
+        response = httpx.get(f"{url}/v1/voices", timeout=30)
+        listed[replica_of(response)] = "Survivor" in [v["name"] for v in response.json()["voices"]]
+        if len(listed) == 2:
             break
-        time.sleep(0.2)
-    assert len(seen) == 2, f"no replacement for {victim} within 90 s; served by {seen}"
-    names = set()
-    for _ in range(20):
-        listed = httpx.get(f"{url}/v1/voices", timeout=30)
-        names.add((replica_of(listed), "Survivor" in [v["name"] for v in listed.json()["voices"]]))
-        if len({replica for replica, _ in names}) == 2:
-            break
-    assert all(has for _, has in names), names
+    assert listed and all(listed.values()) and victim not in listed, listed
+
+
+def test_killing_a_replica_mid_websocket(url: str) -> None:
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+
+    with connect(url.replace("http", "ws", 1) + "/v1/tts/ws") as ws:
+        assert ws.response is not None
+        victim = ws.response.headers["x-replica"]
+        ws.send(json.dumps({"type": "config", "max_new_tokens": 400, "stream_chunk_size": 2}))
+        assert json.loads(ws.recv(timeout=60)) == {"type": "ready"}
+        ws.send(json.dumps({"type": "text", "context_id": "c", "text": "A long sentence goes on."}))
+        ws.send(json.dumps({"type": "flush", "context_id": "c"}))
+        while not isinstance(ws.recv(timeout=60), bytes):  # the first audio
+            pass
+        kill(victim)
+        with pytest.raises(ConnectionClosedError):  # an abnormal close, not a clean end
+            while True:
+                ws.recv(timeout=60)
+    served_without(url, victim, "Ana Florence")
