@@ -194,3 +194,34 @@ def test_killing_a_replica_mid_websocket(url: str) -> None:
             while True:
                 ws.recv(timeout=60)
     served_without(url, victim, "Ana Florence")
+
+
+def test_ongoing_requests_scale_the_deployment_up(ray_serve) -> None:  # type: ignore[no-untyped-def]
+    """One replica of capacity 1, autoscaled up to two with a target of 1 ongoing request: a stream
+    held open and a request queued behind it bring up the second replica, which serves that one."""
+    from ray import serve
+
+    from xtts_server.distributed.options import APP_NAME, DEPLOYMENT_NAME
+    from xtts_server.server.settings import Settings
+
+    fast = {"upscale_delay_s": 0, "metrics_interval_s": 0.5, "look_back_period_s": 2}
+    options = {"replicas": 1, "max_replicas": 2, "target_utilization": 1.0, "autoscaling": fast}
+    url = ray_serve.deploy(Settings(**SETTINGS), max_queued_requests=4, **options)
+
+    def running() -> int:
+        deployment = serve.status().applications[APP_NAME].deployments[DEPLOYMENT_NAME]
+        return int(deployment.replica_states.get("RUNNING", 0))
+
+    assert running() == 1
+    queued: list[httpx.Response] = []
+    with open_stream(url) as (first, _):
+        waiter = threading.Thread(target=lambda: queued.append(speak(url)))
+        waiter.start()
+        deadline = time.monotonic() + 90
+        while running() < 2:
+            assert time.monotonic() < deadline, "no second replica within 90 s"
+            time.sleep(0.5)
+        waiter.join(60)
+    [response] = queued
+    assert response.status_code == 200, response.text
+    assert replica_of(response) != first  # served by the new replica while the first was busy

@@ -65,20 +65,24 @@ def test_fixed_replicas() -> None:
 
 def test_autoscaling_on_ongoing_requests() -> None:
     settings = Settings(engine_slots=4, max_queued=4)
-    options = deployment_options(settings, RaySettings(replicas=2, max_replicas=8, target_utilization=0.5))
+    ray = RaySettings(replicas=2, max_replicas=8, target_utilization=0.5, autoscaling={"upscale_delay_s": 5})
+    options = deployment_options(settings, ray)
     assert "num_replicas" not in options
     assert options["autoscaling_config"] == {
         "min_replicas": 2,
         "initial_replicas": 2,
         "max_replicas": 8,
         "target_ongoing_requests": 4,
+        "upscale_delay_s": 5,
     }
 
 
 def test_ray_settings_from_the_environment_and_their_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XTTS_RAY_REPLICAS", "3")
     monkeypatch.setenv("XTTS_RAY_GPUS_PER_REPLICA", "0.5")
-    assert (RaySettings().replicas, RaySettings().gpus_per_replica) == (3, 0.5)
+    monkeypatch.setenv("XTTS_RAY_AUTOSCALING", '{"downscale_delay_s": 120}')
+    ray = RaySettings()
+    assert (ray.replicas, ray.gpus_per_replica, ray.autoscaling) == (3, 0.5, {"downscale_delay_s": 120})
     with pytest.raises(ValidationError, match=r"max_replicas \(2\) is below replicas \(3\)"):
         RaySettings(max_replicas=2)
 

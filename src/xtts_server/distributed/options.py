@@ -31,6 +31,11 @@ class RaySettings(BaseSettings):
         le=1,
         description="autoscaling keeps each replica's ongoing requests near this share of its capacity",
     )
+    autoscaling: dict[str, float] = Field(
+        default_factory=dict,
+        description="more fields of Ray's autoscaling_config (upscale_delay_s, downscale_delay_s, "
+        "metrics_interval_s, look_back_period_s, ...); env XTTS_RAY_AUTOSCALING as JSON",
+    )
     gpus_per_replica: float | None = Field(
         default=None, ge=0, description="GPUs each replica holds; none = 1, or 0 when the device is cpu"
     )
@@ -91,5 +96,6 @@ def deployment_options(settings: Settings, ray: RaySettings) -> dict[str, Any]:
             "initial_replicas": ray.replicas,
             "max_replicas": ray.max_replicas,
             "target_ongoing_requests": max(1, math.floor(capacity * ray.target_utilization)),
+            **ray.autoscaling,
         }
     return options
