@@ -38,10 +38,7 @@ def http_routes(client: TestClient) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def keyed(make_client) -> TestClient:  # type: ignore[no-untyped-def]
-    client: TestClient = make_client(api_keys=[KEY, OTHER], default_voice="Ana Florence", wait=False)
-    for _ in range(1200):
-        if client.get("/ready").status_code == 200:
-            break
+    client: TestClient = make_client(api_keys=[KEY, OTHER], default_voice="Ana Florence")  # /ready is open
     return client
 
 

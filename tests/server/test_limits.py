@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from server_helpers import ENGINE_RATE, EngineProxy, GatedEngine, assert_error, uvicorn_thread
+from server_helpers import ENGINE_RATE, EngineProxy, GatedEngine, assert_error, uvicorn_thread, wait_ready
 
 from xtts_server.server.app import create_app
 from xtts_server.server.limits import guard_for
@@ -301,9 +301,7 @@ def test_a_failure_in_one_request_fails_only_that_request(
         engine = FailingOnce(tiny_tts, error)
         app = create_app(settings, tts_model=engine)  # type: ignore[arg-type]
         with TestClient(app, raise_server_exceptions=False) as client:
-            for _ in range(600):
-                if client.get("/ready").status_code == 200:
-                    break
+            wait_ready(client)
             if route == "/v1/audio/speech":
                 body = {**body, "model": "tts-1", "voice": "alloy", "response_format": "pcm"}
             got = assert_error(client.post(route, json=body), status, code)
