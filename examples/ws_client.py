@@ -1,10 +1,12 @@
 """Example WebSocket client for /v1/tts/ws: speaks a simulated LLM's tokens into out.pcm.
 
-Run a server first (`xtts-server serve ...`), then `python examples/ws_client.py`;
-play with `ffplay -f s16le -ar 24000 -ch_layout mono out.pcm`. Protocol: docs/http-api.md."""
+Run a server first (`xtts-server serve ...`), then `python examples/ws_client.py` (with
+XTTS_API_KEY=<key> in the environment when the server has keys); play with
+`ffplay -f s16le -ar 24000 -ch_layout mono out.pcm`. Protocol: docs/http-api.md."""
 
 import asyncio
 import json
+import os
 
 from websockets.asyncio.client import connect
 
@@ -28,7 +30,8 @@ async def llm_tokens():
 
 
 async def main(url: str = "ws://localhost:8000/v1/tts/ws") -> None:
-    async with connect(url) as ws:
+    key = os.environ.get("XTTS_API_KEY")
+    async with connect(url, additional_headers={"Authorization": f"Bearer {key}"} if key else None) as ws:
         await ws.send(
             json.dumps({"type": "config", "voice": "Ana Florence", "language": "en", "format": "pcm"})
         )
