@@ -107,6 +107,10 @@ class RayServe:
         self._run(build_app(Settings(**fields), RaySettings(**options)), key)
         return self.url
 
+    def forget(self) -> None:
+        """The application was deleted: the next deploy runs it again."""
+        self._deployed = None
+
     def clear_voices(self) -> None:
         for path in self.voices_dir.glob("*"):
             path.unlink()

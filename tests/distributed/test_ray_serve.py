@@ -225,3 +225,25 @@ def test_ongoing_requests_scale_the_deployment_up(ray_serve) -> None:  # type: i
     [response] = queued
     assert response.status_code == 200, response.text
     assert replica_of(response) != first  # served by the new replica while the first was busy
+
+
+def test_deleting_the_application_lets_streams_finish(ray_serve, tiny_tts) -> None:  # type: ignore[no-untyped-def]
+    """What `xtts-server serve --ray` does on SIGTERM: the replicas drain, a stream in flight ends whole."""
+    from ray import serve
+
+    from xtts_server.distributed.options import APP_NAME
+    from xtts_server.server.settings import Settings
+
+    url = ray_serve.deploy(Settings(**SETTINGS))
+    body = {"text": "Hello there.", "stream": True, "format": "pcm", "seed": 0, "max_new_tokens": 120}
+    with httpx.Client(timeout=120) as http, http.stream("POST", f"{url}/v1/tts", json=body) as response:
+        chunks = response.iter_bytes()
+        data = next(chunks)
+        deleting = threading.Thread(target=serve.delete, args=(APP_NAME,))
+        deleting.start()
+        data += b"".join(chunks)  # no RemoteProtocolError: the stream was not cut
+    deleting.join(60)
+    ray_serve.forget()
+    frames = tiny_tts.model.hifigan_decoder.num_frames
+    assert len(data) // 2 in {frames(n) * 256 for n in range(100, 121)}
+    assert httpx.get(f"{url}/ready", timeout=10).status_code == 404  # and no replica takes new requests

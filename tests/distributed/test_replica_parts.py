@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -128,6 +129,21 @@ def test_a_model_that_fails_to_load_fails_the_start_up(tmp_path: Path) -> None:
     lifespan = asyncio.run(start())
     assert lifespan.should_exit  # Ray: "ASGI lifespan startup failed", the replica is retried
     assert "missing" in str(asyncio.run(not_ready(app)))  # /ready's reason: the health check's
+
+
+def test_request_ids_leave_room_for_rays_own(caplog: pytest.LogCaptureFixture) -> None:
+    """Ray's replicas log with extra={"request_id": ...}; with our record factory installed that
+    raised "Attempt to overwrite 'request_id'" after every request (and cut draining short)."""
+    from xtts_server.server.logs import install_request_ids, request_id_var
+
+    install_request_ids()
+    log = logging.getLogger("ray.serve")
+    with caplog.at_level(logging.INFO, logger="ray.serve"):
+        log.info("Ray's own", extra={"request_id": "ray-1"})
+        token = request_id_var.set("ours")
+        log.info("ours")
+        request_id_var.reset(token)
+    assert [r.request_id for r in caplog.records] == ["ray-1", "ours"]  # type: ignore[attr-defined]
 
 
 # --- the single server never imports Ray --------------------------------------------------------

@@ -14,6 +14,7 @@ index coherent). Ray's health check asks the app's own /ready; a replica that fa
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 import torch
@@ -92,12 +93,20 @@ def run(settings: Settings, ray_settings: RaySettings) -> int:
     # An open server off loopback is refused here, before any replica starts (create_app checks it too).
     check_exposure(settings, load_keys(settings))
     ray.init(address=ray_settings.address)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM as Ctrl-C: replicas drain their streams, then Ray stops
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build_app(settings, ray_settings), name=APP_NAME, route_prefix="/", blocking=True)
     except KeyboardInterrupt:
         pass
     finally:
+        # Deleting the application first lets each replica finish its streams (up to
+        # graceful_shutdown_timeout_s) while the proxies still carry them; shutdown() would cut them.
+        serve.delete(APP_NAME)
         serve.shutdown()
         ray.shutdown()
     return 0

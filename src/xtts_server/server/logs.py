@@ -33,6 +33,16 @@ def new_request_id(offered: bytes | None) -> str:
     return uuid.uuid4().hex
 
 
+class _RequestId:
+    """`record.request_id`: the id of the request the record was made in. Kept out of the record's
+    own attributes (a non-data descriptor) so that a caller's `extra={"request_id": ...}` (Ray Serve's
+    replicas log with one) still works instead of making logging raise "Attempt to overwrite"; the
+    handlers' RequestIdFilter puts it in for %-style formats."""
+
+    def __get__(self, record: logging.LogRecord | None, owner: type | None = None) -> Any:
+        return self if record is None else record.__dict__.get("xtts_request_id", "-")
+
+
 def install_request_ids() -> None:
     """Give every log record a `request_id` attribute (idempotent)."""
     global _installed
@@ -42,11 +52,20 @@ def install_request_ids() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        record.request_id = request_id_var.get()
+        record.xtts_request_id = request_id_var.get()
         return record
 
+    logging.LogRecord.request_id = _RequestId()  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
     _installed = True
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts `request_id` among the record's attributes, where %(request_id)s formats look."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.setdefault("request_id", record.request_id)  # type: ignore[attr-defined]
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,10 +100,12 @@ def log_config(level: str, fmt: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"request_id": {"()": f"{__name__}.RequestIdFilter"}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
+                "filters": ["request_id"],
                 "stream": "ext://sys.stderr",
             }
         },
