@@ -19,6 +19,7 @@ from xtts_server.server.logs import new_request_id, request_id_var
 logger = logging.getLogger("xtts_server.access")
 
 _HEADER = b"x-request-id"
+_PROBES = frozenset({"/health", "/ready", "/metrics"})
 
 
 def _route(scope: Scope) -> str:
@@ -78,7 +79,10 @@ class RequestContext:
             caller = (scope.get("state") or {}).get("caller") or "-"
             path = _printable(scope.get("path", ""))
             client = scope.get("client")
-            logger.info(
+            # Probes and scrapes arrive every few seconds: logged only at debug level unless they fail.
+            quiet = route in _PROBES and status < 400
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %s %.3fs caller=%s",
                 method,
                 path,
