@@ -93,6 +93,9 @@ def test_cli_ray_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert "replicas need --ray" in capsys.readouterr().err
     assert main(["serve", "--ray", "--replicas", "3", "--max-replicas", "2"]) == 2
     assert "max_replicas (2) is below replicas (3)" in capsys.readouterr().err
+    # an open cluster on the network is refused before Ray starts
+    assert main(["serve", "--ray", "--host", "0.0.0.0", "--device", "cpu"]) == 2
+    assert "refusing to listen on 0.0.0.0 without API keys" in capsys.readouterr().err
 
 
 # --- the ASGI parts ------------------------------------------------------------------------------
