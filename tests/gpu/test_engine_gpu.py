@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from xtts_server.errors import EngineFull
+
 pytestmark = pytest.mark.gpu
 
 TEXTS = [
@@ -138,7 +140,12 @@ def test_thousand_requests_with_random_cancels_leak_nothing(gpu_tts: Any) -> Non
             while engine.active + engine.queued >= engine.capacity - 1:
                 threading.Event().wait(0.001)
             req = request(gpu_tts, TEXTS[i % 4], sink, seed=i, max_new_tokens=rng.randint(5, 60))
-            engine.submit(req)
+            while True:
+                try:
+                    engine.submit(req)
+                    break
+                except EngineFull:  # backpressure: wait for a row, as a server's client would
+                    threading.Event().wait(0.01)
             pending.append(req)
             if rng.random() < 0.3:
                 victim = rng.choice(pending)

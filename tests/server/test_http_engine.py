@@ -86,3 +86,8 @@ def test_a_client_that_leaves_frees_its_engine_row(engine_client: Any) -> None:
             break
         threading.Event().wait(0.02)
     assert engine.active == 0 and engine_client.app.state.server.synth.in_flight == 0
+
+
+def test_metrics_report_the_engine_rows(engine_client: Any) -> None:
+    text = engine_client.get("/metrics").text
+    assert "xtts_batch_capacity 4.0" in text  # the engine's slots, not the thread pool's workers

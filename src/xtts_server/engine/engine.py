@@ -124,6 +124,7 @@ class Engine:
         self.rows: list[EngineRequest] = []  # live streams; rows[i].row == i
         self.waiting: collections.deque[EngineRequest] = collections.deque()
         self._lock = threading.Lock()
+        self._admitting = 0  # requests between the waiting queue and their rows
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -176,7 +177,7 @@ class Engine:
                 f"a sentence is too long for the model: {len(req.text_ids)} text tokens, the limit is {limit}"
             )
         with self._lock:
-            if len(self.rows) + len(self.waiting) >= self.capacity:
+            if len(self.rows) + len(self.waiting) + self._admitting >= self.capacity:
                 raise EngineFull(
                     f"the engine is full ({self.capacity} streams running or waiting); retry shortly"
                 )
@@ -246,6 +247,7 @@ class Engine:
             while n > 1 and self.runner.config.prefill_shape(n, max(lengths[:n])) is None:
                 n -= 1
             take = [self.waiting.popleft() for _ in range(n)]
+            self._admitting = n  # neither waiting nor in rows until the prefill is done
         if not take:
             return [], None
         first_row = len(self.rows)
@@ -257,6 +259,8 @@ class Engine:
             logger.exception("prefill of %d requests failed", len(take))
             for req in take:
                 self._fail(req, _request_error(e, "starting this request"))
+            with self._lock:
+                self._admitting = 0
             return [], None
         for i, (req, prompt) in enumerate(zip(take, prompts, strict=True)):
             req.row = first_row + i
@@ -265,7 +269,9 @@ class Engine:
             decoder = self.model.hifigan_decoder
             g = req.speaker_embedding.to(self.device, self.runner.voc_dtype)
             req.vocoder = StreamingVocoder(decoder, g, speed=req.speed)
-        self.rows.extend(take)
+        with self._lock:
+            self.rows.extend(take)
+            self._admitting = 0
         codes = self._host_buffer(len(take))
         codes.copy_(self.runner.codes[first_row : first_row + len(take)], non_blocking=self._pinned)
         return take, codes

@@ -19,6 +19,7 @@ live row: the cost follows the text actually cached, not the cache's capacity.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -331,6 +332,18 @@ class Runner:
         """Capture every bucket's graph (a GPU's start-up cost, once)."""
         if self.graphs is None:
             return
+        # Nothing else may touch CUDA while a graph is captured: collect garbage now (a pinned
+        # host block freed mid-capture queries its event, which capture forbids) and pause the GC.
+        gc.collect()
+        torch.cuda.synchronize(self.device)
+        gc.disable()
+        try:
+            self._capture_all()
+        finally:
+            gc.enable()
+
+    def _capture_all(self) -> None:
+        assert self.graphs is not None
         started = time.perf_counter()
         c = self.config
         for b in c.prefill_batches:

@@ -88,14 +88,17 @@ def create_app(settings: Settings | None = None, *, tts_model: XTTS | None = Non
 
 
 def _report_load(state: ServerState) -> None:
-    """Queue depth and slot occupancy of the thread Synthesizer, read at each /metrics scrape.
-    (The GPU engine reports its own with metrics.set_queue_depth / set_batch_occupancy.)"""
+    """Queue depth and slot occupancy, read at each /metrics scrape: the batching engine's rows
+    when it runs, else the thread Synthesizer's workers."""
     ref = weakref.ref(state)
 
     def load() -> metrics.EngineLoad:
         current = ref()
         if current is None:
             return metrics.EngineLoad(0, 0, 0)
+        engine = current.engine
+        if engine is not None:
+            return metrics.EngineLoad(engine.queued, engine.active, engine.config.slots)
         synth = current.synth
         running = min(synth.in_flight, synth.max_concurrent)
         return metrics.EngineLoad(synth.in_flight - running, running, synth.max_concurrent)
