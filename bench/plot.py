@@ -1,0 +1,45 @@
+"""Plots for BENCHMARKS.md from the engine and HTTP results (needs matplotlib: pip install '.[bench]').
+
+python bench/plot.py bench/results-h100-engine-fp16.json bench/results-h100-http-fp16.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def main() -> None:
+    engine = json.loads(Path(sys.argv[1]).read_text())
+    http = json.loads(Path(sys.argv[2]).read_text())
+    out = Path(sys.argv[1]).parent
+    e_load = [{"concurrency": 1, "ttfa_ms_p50": engine["c1"]["ttfa_ms_p50"], "ttfa_ms_p95": engine["c1"]["ttfa_ms_p50"],
+               "audio_s_per_wall_s": 3.989 / engine["c1"]["total_ms_p50"] * 1e3}, *engine["load"]]  # fmt: skip
+    h_load = http["load"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for rows, label in ((e_load, "engine"), (h_load, "HTTP (loopback)")):
+        c = [r["concurrency"] for r in rows]
+        a.plot(c, [r["ttfa_ms_p50"] for r in rows], "o-", label=f"{label} p50")
+        a.plot(c, [r["ttfa_ms_p95"] for r in rows], "x--", label=f"{label} p95")
+        b.plot(c, [r["audio_s_per_wall_s"] for r in rows], "o-", label=label)
+    for ax in (a, b):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent streams (started together)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    a.set_ylabel("time to first audio (ms)")
+    b.set_ylabel("audio seconds per wall second")
+    fig.suptitle(f"{engine['device']}, {engine['dtype']}, random full-size weights, 86 tokens, chunk 20")
+    fig.tight_layout()
+    fig.savefig(out / "engine-load-h100.png", dpi=110)
+    print(out / "engine-load-h100.png")
+
+
+if __name__ == "__main__":
+    main()
