@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "parity"))
+sys.path.insert(0, str(Path(__file__).parent))  # engine_helpers
 
 
 @pytest.fixture(scope="session")

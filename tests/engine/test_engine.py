@@ -11,16 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from xtts_server.engine import Engine, EngineConfig, EngineRequest
+from engine_helpers import TEXTS, make, run_all
+from xtts_server.engine import Engine, EngineConfig
 from xtts_server.errors import EngineFull, InvalidText
-from xtts_server.inference.sampling import SamplingParams
-
-TEXTS = [
-    "Hello there, how are you today?",
-    "A second sentence that is a bit longer than the first one was.",
-    "Short.",
-    "The quick brown fox jumps over the lazy dog, twice.",
-]
 
 
 @pytest.fixture(params=[False, True], ids=["exact", "padded"])
@@ -32,34 +25,6 @@ def engine(request: pytest.FixtureRequest, tiny_tts: Any) -> Any:
     eng.start()
     yield eng
     eng.stop()
-
-
-def make(tts: Any, text: str, sink: Any, do_sample: bool = True, **kw: Any) -> EngineRequest:
-    voice = tts.studio_voice(tts.studio_voices[0])
-    return EngineRequest(
-        tts.tokenize(text, "en"), voice.gpt_cond_latent, voice.speaker_embedding,
-        SamplingParams(do_sample=do_sample), sink, **kw,
-    )  # fmt: skip
-
-
-def collect(q: queue.Queue[Any]) -> tuple[np.ndarray, tuple[int, ...]]:
-    parts = []
-    while True:
-        out = q.get(timeout=120)
-        if out.error is not None:
-            raise out.error
-        parts.append(out.audio)
-        if out.done:
-            return np.concatenate(parts), out.codes
-
-
-def run_all(engine: Any, tts: Any, specs: list[dict[str, Any]]) -> list[tuple[np.ndarray, tuple[int, ...]]]:
-    queues = []
-    for spec in specs:
-        q: queue.Queue[Any] = queue.Queue()
-        engine.submit(make(tts, sink=q.put, **spec))
-        queues.append(q)
-    return [collect(q) for q in queues]
 
 
 def test_greedy_streams_equal_the_simple_path(engine: Any, tiny_tts: Any) -> None:

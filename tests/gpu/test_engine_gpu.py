@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import queue
 import random
 import threading
 from pathlib import Path
@@ -13,16 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from engine_helpers import TEXTS, make, run_all
 from xtts_server.errors import EngineFull
 
 pytestmark = pytest.mark.gpu
-
-TEXTS = [
-    "Hello there, how are you today?",
-    "A second sentence that is a bit longer than the first one was.",
-    "Short.",
-    "The quick brown fox jumps over the lazy dog, twice.",
-]
 
 
 @pytest.fixture(scope="module")
@@ -38,37 +31,6 @@ def make_engine(tts: Any, slots: int, graphs: bool = True) -> Any:
     engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=slots, cuda_graphs=graphs))
     engine.start()
     return engine
-
-
-def request(tts: Any, text: str, sink: Any, **kw: Any) -> Any:
-    from xtts_server.engine import EngineRequest
-    from xtts_server.inference.sampling import SamplingParams
-
-    voice = tts.studio_voice(tts.studio_voices[0])
-    params = SamplingParams(do_sample=kw.pop("do_sample", True))
-    return EngineRequest(
-        tts.tokenize(text, "en"), voice.gpt_cond_latent, voice.speaker_embedding, params, sink, **kw
-    )
-
-
-def collect(q: queue.Queue[Any]) -> tuple[np.ndarray, tuple[int, ...]]:
-    parts = []
-    while True:
-        out = q.get(timeout=120)
-        if out.error is not None:
-            raise out.error
-        parts.append(out.audio)
-        if out.done:
-            return np.concatenate(parts), out.codes
-
-
-def run_all(engine: Any, tts: Any, specs: list[dict[str, Any]]) -> list[tuple[np.ndarray, tuple[int, ...]]]:
-    queues = []
-    for spec in specs:
-        q: queue.Queue[Any] = queue.Queue()
-        engine.submit(request(tts, sink=q.put, **spec))
-        queues.append(q)
-    return [collect(q) for q in queues]
 
 
 def test_graph_replay_equals_eager_for_every_decode_bucket(gpu_tts: Any) -> None:
@@ -88,9 +50,7 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(gpu_tts: Any) -> None
                 ]
                 eager = runner._decode_fn(b, s)().clone()
                 eager_hist = runner.hist.clone()
-                for t, saved in zip(
-                    [*runner._row_tensors, runner.cache.kv], state, strict=True
-                ):
+                for t, saved in zip([*runner._row_tensors, runner.cache.kv], state, strict=True):
                     t.copy_(saved)
                 replay = runner.decode(b, s)[:b].clone()
                 torch.cuda.synchronize()
@@ -139,7 +99,7 @@ def test_thousand_requests_with_random_cancels_leak_nothing(gpu_tts: Any) -> Non
         for i in range(1000):
             while engine.active + engine.queued >= engine.capacity - 1:
                 threading.Event().wait(0.001)
-            req = request(gpu_tts, TEXTS[i % 4], sink, seed=i, max_new_tokens=rng.randint(5, 60))
+            req = make(gpu_tts, TEXTS[i % 4], sink, seed=i, max_new_tokens=rng.randint(5, 60))
             while True:
                 try:
                     engine.submit(req)
