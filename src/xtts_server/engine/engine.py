@@ -134,6 +134,11 @@ class Engine:
         self._tick = 0
         self.steps = 0  # decode steps run (metrics)
         self.rows_stepped = 0  # sum of live rows over those steps (batch occupancy)
+        # Host seconds the loop spent in each phase (benchmarks read it to see where time goes):
+        # schedule, admit (prompts and prefill), execute (launching a step), wait (for a step's
+        # codes), window (planning vocoder windows), vocode (running them, to audio on the host),
+        # deliver (callbacks).
+        self.phase_s: collections.Counter[str] = collections.Counter()
 
     def _host_buffer(self, n: int) -> torch.Tensor:
         return torch.zeros(n, dtype=torch.long, pin_memory=self._pinned)
@@ -209,11 +214,18 @@ class Engine:
                 self._fail(req, e)
 
     def _iteration(self) -> _Launched | None:
+        t0 = time.perf_counter()
         self._schedule()
+        t1 = time.perf_counter()
         prefilled, first = self._admit()
+        t2 = time.perf_counter()
+        self.phase_s["schedule"] += t1 - t0
+        self.phase_s["admit"] += t2 - t1
         if not self.rows:
             return None
-        return self._execute(prefilled, first)
+        launched = self._execute(prefilled, first)
+        self.phase_s["execute"] += time.perf_counter() - t2
+        return launched
 
     def _schedule(self) -> None:
         """Free the rows of finished and cancelled streams: the last rows move into the holes."""
@@ -325,8 +337,11 @@ class Engine:
 
     def _update(self, step: _Launched) -> None:
         """Read a step's codes; stream chunks to the vocoder; finish streams that stopped."""
+        t0 = time.perf_counter()
         if step.event is not None:
             step.event.synchronize()
+        t1 = time.perf_counter()
+        self.phase_s["wait"] += t1 - t0
         windows: list[tuple[EngineRequest, Window]] = []
         arrivals: list[tuple[EngineRequest, int]] = []
         if step.first_codes is not None:
@@ -346,8 +361,11 @@ class Engine:
                     windows.append((req, window))
                 if stopped:
                     req.finished = True
+        t2 = time.perf_counter()
+        self.phase_s["window"] += t2 - t1
         if windows:
             self._vocode(windows)
+        self.phase_s["vocode"] += time.perf_counter() - t2
         for req, _ in arrivals:
             if req.finished and not req.cancelled and req.vocoder is not None:
                 req.vocoder = None  # done exactly once
