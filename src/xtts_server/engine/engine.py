@@ -32,7 +32,7 @@ import torch
 from xtts_server.engine.runner import Runner, RunnerConfig, upload
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
-from xtts_server.inference.vocoder_stream import StreamingVocoder, Window
+from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan
 from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Engine:
         # schedule, admit (prompts and prefill), execute (launching a step), wait (for a step's
         # codes), window (planning vocoder windows), vocode (running them, to audio on the host),
         # deliver (callbacks).
-        self.phase_s: collections.Counter[str] = collections.Counter()
+        self.phase_s: dict[str, float] = collections.defaultdict(float)
 
     def _host_buffer(self, n: int) -> torch.Tensor:
         return torch.zeros(n, dtype=torch.long, pin_memory=self._pinned)
@@ -237,7 +237,7 @@ class Engine:
             return
         for req, g in zip(self.rows, gone, strict=True):
             if g and req.cancelled:
-                req.vocoder = None  # drop its latents now (a finished one drops them at its end)
+                req.vocoder = None  # drop its vocoder state now (a finished one drops it at its end)
         keep = [r for r, g in zip(self.rows, gone, strict=True) if not g]
         holes = [i for i, g in enumerate(gone[: len(keep)]) if g]
         movers = [r for r, g in zip(self.rows[len(keep) :], gone[len(keep) :], strict=True) if not g]
@@ -342,7 +342,7 @@ class Engine:
             step.event.synchronize()
         t1 = time.perf_counter()
         self.phase_s["wait"] += t1 - t0
-        windows: list[tuple[EngineRequest, Window]] = []
+        windows: list[tuple[EngineRequest, WindowPlan]] = []
         arrivals: list[tuple[EngineRequest, int]] = []
         if step.first_codes is not None:
             arrivals += [(r, int(c)) for r, c in zip(step.prefilled, step.first_codes.tolist(), strict=True)]
@@ -372,27 +372,23 @@ class Engine:
                 codes = tuple(c for c in req.codes if c != self.stop_code)
                 self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, codes=codes))
 
-    def _window(self, req: EngineRequest, n: int, at_end: bool) -> Window | None:
+    def _window(self, req: EngineRequest, n: int, at_end: bool) -> WindowPlan | None:
+        """Plan the request's next vocoder window now that it has n latents (host only: the
+        runner reads the latents from the row's history when it runs the window, in this update,
+        before any row moves)."""
         assert req.vocoder is not None
-        new = self.runner.hist[req.row, req.vocoded : n].clone()  # the row may move later: copy
-        req.vocoder.extend(new)
         req.vocoded = n
-        return req.vocoder.plan(at_end=at_end)
+        return req.vocoder.plan_window(n, at_end=at_end)
 
-    def _vocode(self, windows: list[tuple[EngineRequest, Window]]) -> None:
+    def _vocode(self, windows: list[tuple[EngineRequest, WindowPlan]]) -> None:
         try:
-            wavs = self.runner.vocode([(w, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
+            audio = self.runner.vocode([(w, r.row, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for req, _ in windows:
                 self._fail(req, _request_error(e, "decoding audio"))
             return
-        lengths = [int(w.numel()) for w in wavs]
-        audio = torch.cat(wavs).cpu().numpy() if wavs else np.zeros(0, dtype=np.float32)
-        offset = 0
-        for (req, _), length in zip(windows, lengths, strict=True):
-            chunk = audio[offset : offset + length]
-            offset += length
+        for (req, _), chunk in zip(windows, audio, strict=True):
             if chunk.size:
                 self._deliver(req, AudioOut(chunk))
 

@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from xtts_server.engine.sampler import RowParams, choose_codes
-from xtts_server.inference.vocoder_stream import Window
+from xtts_server.inference.vocoder_stream import WindowPlan, to_device, window_frames
 from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
@@ -269,43 +270,61 @@ class Runner:
 
         return run
 
+    def _window_frames(self, plans: Sequence[WindowPlan], rows: Sequence[int]) -> torch.Tensor:
+        """Generator input frames of windows whose latents are in the history of `rows`, all in one
+        gather and one interpolation per stage -> [sum of frames, dim] (each plan's, in order)."""
+        spans = [p.latents[1] - p.latents[0] for p in plans]
+        row_idx = np.concatenate([np.full(n, r) for n, r in zip(spans, rows, strict=True)])
+        pos_idx = np.concatenate([np.arange(*p.latents) for p in plans])
+        latents = self.hist[to_device(row_idx, self.device), to_device(pos_idx, self.device)]
+        return window_frames(plans, latents)
+
     @torch.inference_mode()
-    def vocode(self, windows: Sequence[tuple[Window, torch.Tensor]]) -> list[torch.Tensor]:
-        """Decode windows (each with its speaker embedding [1, 512, 1]); returns each window's new
-        samples (float32, on the device). Windows are padded to a length bucket and run batched
-        (in graphs when graphed); a batch holding a window at an utterance's end runs the masked
-        generator, which decodes each row as if cut at its own length (exact at the end)."""
-        out: list[torch.Tensor | None] = [None] * len(windows)
+    def vocode(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> list[np.ndarray]:
+        """Decode windows, each (plan, its stream's row, speaker embedding [1, 512, 1]), reading
+        the latents from the row's history; returns each window's new samples (float32, on the
+        host). Windows are padded to a length bucket and run batched (in graphs when graphed); a
+        batch holding a window at an utterance's end runs the masked generator, which decodes each
+        row as if cut at its own length (exact at the end)."""
+        out: list[np.ndarray | None] = [None] * len(windows)
+        decoder = self.model.hifigan_decoder
         padded = []
-        for i, (w, g) in enumerate(windows):
-            f = _bucket(w.frames.shape[1], self.config.vocoder_frames)
+        for i, (plan, row, g) in enumerate(windows):
+            f = _bucket(plan.frames, self.config.vocoder_frames)
             if f is None or not self.buckets:
-                wav = self.model.hifigan_decoder.generate(w.frames[None].to(self.voc_dtype), g).reshape(-1)
-                out[i] = w.take(wav)
+                frames = self._window_frames([plan], [row]).T[None].to(self.voc_dtype)  # [1, C, n]
+                wav = decoder.generate(frames, g).reshape(-1)
+                out[i] = wav[plan.start : plan.start + plan.samples].float().cpu().numpy()
             else:
                 padded.append((i, f))
         padded.sort(key=lambda x: x[1])
         most = max(self.config.vocoder_batches)
         while padded:
             f = padded[0][1]
-            group = [x for x in padded if x[1] == f][:most]
+            group = [i for i, gf in padded if gf == f][:most]
             padded = padded[len(group) :]  # sorted by f: the group is the head
-            b = _bucket(len(group), self.config.vocoder_batches)
+            n = len(group)
+            b = _bucket(n, self.config.vocoder_batches)
             assert b is not None
+            plans = [windows[i][0] for i in group]
+            frames = self._window_frames(plans, [windows[i][1] for i in group])  # [sum, C]
+            # Each window's frames into its row of the static input, zero-padded to f.
+            which = np.concatenate([np.full(p.frames, j) for j, p in enumerate(plans)])
+            at = np.concatenate([np.arange(p.frames) for p in plans])
             self.frames_in[:b, :, :f].zero_()
-            ends = any(windows[i][0].at_end for i, _ in group)
-            lengths = [f] * b
-            for j, (i, _) in enumerate(group):
-                w, g = windows[i]
-                self.frames_in[j, :, : w.frames.shape[1]] = w.frames
-                self.g_in[j] = g[0]
-                lengths[j] = w.frames.shape[1]
+            self.frames_in.transpose(1, 2)[to_device(which, self.device), to_device(at, self.device)] = (
+                frames.to(self.voc_dtype)
+            )
+            self.g_in[:n] = torch.cat([windows[i][2] for i in group])
+            ends = any(p.at_end for p in plans)
             if ends:
+                lengths = [p.frames for p in plans] + [f] * (b - n)
                 self.lengths_in[:b] = upload(lengths, torch.long, self.device)
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
-            for j, (i, _) in enumerate(group):
-                out[i] = windows[i][0].take(wav[j])
+            host = wav[:n].cpu()  # [n, f * hop]; waits for the GPU
+            for j, (i, p) in enumerate(zip(group, plans, strict=True)):
+                out[i] = host[j, p.start : p.start + p.samples].float().numpy()
         return out  # type: ignore[return-value]
 
     # --- rows ------------------------------------------------------------------------------------

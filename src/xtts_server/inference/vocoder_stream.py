@@ -18,6 +18,7 @@ length: the cost per chunk is bounded, and the joined stream equals whole-uttera
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,32 +66,97 @@ class LinearStage:
             return start, end
         return self._i0(start), min(self._i0(end - 1) + 2, n_in)
 
+    def indices(self, start: int, end: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For outputs [start, end): the two inputs each reads (i0, i1, absolute) and the weight of
+        the second (float32), output = x[i0] * (1 - lam) + x[i1] * lam. Host arithmetic in float32,
+        the same operations ATen does on the device; a copy is i0 = i1 = j, lam = 0 (exact)."""
+        j = np.arange(start, end, dtype=np.int64)
+        if self.copies(n_in):
+            return j, j, np.zeros(len(j), dtype=np.float32)
+        src = (j.astype(np.float32) + np.float32(0.5)) * self.inv - np.float32(0.5)
+        src = np.maximum(src, np.float32(0))
+        i0 = src.astype(np.int64)
+        lam = src - i0.astype(np.float32)
+        i1 = np.where(i0 < n_in - 1, i0 + 1, i0)
+        return i0, i1, lam
+
     def compute(self, x: torch.Tensor, x_start: int, start: int, end: int, n_in: int) -> torch.Tensor:
         """Outputs [start, end) from inputs x [C, k] that begin at input index x_start."""
-        if self.copies(n_in):
-            return x[:, start - x_start : end - x_start]
-        j = torch.arange(start, end, dtype=torch.float32, device=x.device)
-        # A Python float (not a device tensor, whose upload would wait for the GPU): the kernel
-        # takes it as float32 for float32 input, the same product as ATen's.
-        src = torch.clamp((j + 0.5) * float(self.inv) - 0.5, min=0.0)
-        i0 = src.long()
-        lam = src - i0.to(torch.float32)
-        i1 = torch.where(i0 < n_in - 1, i0 + 1, i0)
-        x0 = x[:, i0 - x_start].float()
-        x1 = x[:, i1 - x_start].float()
-        return (x0 * (1.0 - lam) + x1 * lam).to(x.dtype)
+        i0, i1, lam = self.indices(start, end, n_in)
+        return _mix(x.T, i0 - x_start, i1 - x_start, lam).T
+
+
+def _mix(x: torch.Tensor, i0: np.ndarray, i1: np.ndarray, lam: np.ndarray) -> torch.Tensor:
+    """Rows x[i0] * (1 - lam) + x[i1] * lam of x [N, C], in float32 as ATen's linear interpolation,
+    back in x's dtype -> [len(i0), C]."""
+    device = x.device
+    a = to_device(i0, device)
+    b = to_device(i1, device)
+    w = to_device(lam, device)[:, None]
+    return (x[a].float() * (1.0 - w) + x[b].float() * w).to(x.dtype)
+
+
+def to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on the device without waiting for the GPU (pinned memory, async copy)."""
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    if device.type != "cuda":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 @dataclass(frozen=True)
-class Window:
-    """One generator run: frames [C, n] in, and which of its output samples are new."""
+class WindowPlan:
+    """One generator run, planned on the host: the latents it reads, how each interpolation stage
+    maps them to generator frames, and which of its output samples are new."""
 
-    frames: torch.Tensor  # [C, n] generator input frames
+    latents: tuple[int, int]  # latent indices [lo, hi) it reads
+    # Per stage, for each of its outputs: (i0, i1, lam) with i0 and i1 relative to the start of
+    # the stage's own input range (level 0: the latents above).
+    stages: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
+    frames: int  # generator input frames
     start: int  # first new sample in the window's output
     samples: int  # how many new samples
     # Its new samples lean on the utterance's true end (fewer than `right` frames after them): it
     # must run at its exact length, since frames padded on after it would change those samples.
     at_end: bool
+
+
+def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.Tensor:
+    """Generator input frames of many windows at once. `latents` [sum of latent ranges, C] holds
+    each plan's latents, concatenated in plan order -> [sum of frames, C], each plan's frames
+    concatenated in the same order. Plans with fewer stages (speed 1 beside another speed) get
+    copy stages in front, which are exact."""
+    depth = max(len(p.stages) for p in plans)
+    sizes = [p.latents[1] - p.latents[0] for p in plans]
+    x = latents
+    for level in range(depth):
+        i0s, i1s, lams, out_sizes = [], [], [], []
+        offset = 0
+        for p, size in zip(plans, sizes, strict=True):
+            skip = depth - len(p.stages)
+            if level < skip:
+                i0 = i1 = np.arange(size, dtype=np.int64)
+                lam = np.zeros(size, dtype=np.float32)
+            else:
+                i0, i1, lam = p.stages[level - skip]
+            i0s.append(i0 + offset)
+            i1s.append(i1 + offset)
+            lams.append(lam)
+            out_sizes.append(len(i0))
+            offset += size
+        x = _mix(x, np.concatenate(i0s), np.concatenate(i1s), np.concatenate(lams))
+        sizes = out_sizes
+    return x
+
+
+@dataclass(frozen=True)
+class Window:
+    """One generator run of the single-stream path: frames [C, n] in, and its new samples."""
+
+    frames: torch.Tensor  # [C, n] generator input frames
+    start: int  # first new sample in the window's output
+    samples: int  # how many new samples
+    at_end: bool  # see WindowPlan
 
     def take(self, wav: torch.Tensor) -> torch.Tensor:
         """The new samples from the window's output wav [>= n * hop] -> [samples] float32."""
@@ -135,10 +201,10 @@ class StreamingVocoder:
         wav = self.decoder.generate(window.frames[None].to(self.g.dtype), self.g).reshape(-1)  # [n * hop]
         return window.take(wav)
 
-    def plan(self, at_end: bool) -> Window | None:
-        """The next window to decode (None when no new sample is final yet). Marks its samples as
-        returned: the caller must run it."""
-        n = len(self.latents)
+    def plan_window(self, n: int, at_end: bool) -> WindowPlan | None:
+        """The next window, given that `n` latents exist (the stream's first n), planned on the host
+        (None when no new sample is final yet). Marks its samples as returned: the caller must run
+        it. The batching engine plans many streams' windows this way and runs them together."""
         sizes, finals = [n], [n]
         for stage in self.stages:
             finals.append(stage.final_count(sizes[-1], finals[-1], at_end))
@@ -149,18 +215,27 @@ class StreamingVocoder:
             return None
         lo = max(self.done_frames - self.left, 0)
         hi = min(end + self.right, final)
-        frames = self._frames(len(self.stages), lo, hi, sizes)  # [C, hi - lo]
+        # From the frames down to the latents: each stage's outputs and the inputs they read.
+        stages = []
+        start, stop = lo, hi
+        for level in range(len(self.stages), 0, -1):
+            stage = self.stages[level - 1]
+            a, b = stage.source_range(start, stop, sizes[level - 1])
+            i0, i1, lam = stage.indices(start, stop, sizes[level - 1])
+            stages.append((i0 - a, i1 - a, lam))
+            start, stop = a, b
         self.last_window = hi - lo
-        window = Window(frames, (self.done_frames - lo) * self.hop, (end - self.done_frames) * self.hop,
-                        at_end=end + self.right > hi)  # fmt: skip
+        plan = WindowPlan((start, stop), tuple(reversed(stages)), hi - lo,
+                          (self.done_frames - lo) * self.hop, (end - self.done_frames) * self.hop,
+                          at_end=end + self.right > hi)  # fmt: skip
         self.done_frames = end
-        return window
+        return plan
 
-    def _frames(self, level: int, start: int, end: int, sizes: list[int]) -> torch.Tensor:
-        """Frames [start, end) of interpolation level `level` (0 = the latents) as [C, end - start]."""
-        if level == 0:
-            return torch.stack(self.latents[start:end], dim=1)
-        stage = self.stages[level - 1]
-        lo, hi = stage.source_range(start, end, sizes[level - 1])
-        x = self._frames(level - 1, lo, hi, sizes)
-        return stage.compute(x, lo, start, end, sizes[level - 1])
+    def plan(self, at_end: bool) -> Window | None:
+        """The next window to decode from the latents pushed so far (see `plan_window`)."""
+        p = self.plan_window(len(self.latents), at_end)
+        if p is None:
+            return None
+        latents = torch.stack(self.latents[p.latents[0] : p.latents[1]])  # [n, C]
+        frames = window_frames([p], latents).T  # [C, frames]
+        return Window(frames, p.start, p.samples, p.at_end)
