@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--batches", default="1,64,256")
     parser.add_argument("--attend", type=int, default=256)
-    parser.add_argument("--compile", default="default", help="torch.compile modes, comma-separated")
+    parser.add_argument("--compile", default="", help="torch.compile modes to try, comma-separated")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from xtts_server import XTTS
