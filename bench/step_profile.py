@@ -1,6 +1,6 @@
 """Where a decode step's time goes: kernel-level profile and graph replay time of one step, eager
-model code against the same code through torch.compile, and the vocoder with and without cuDNN's
-algorithm search. Random full-size weights; run on the GPU machine.
+model code (optionally against the same code through torch.compile), and the vocoder in its 1-d
+layout against channels-last. Random full-size weights; run on the GPU machine.
 
     python3 bench/step_profile.py --model-dir /tmp/full --dtype float16 --out /tmp/out/step.json
 """
@@ -94,11 +94,12 @@ def main() -> None:
                 for k in table["top"][:8]:
                     print(f"    {k['count']:4d} {k['us']:9.1f} us  {k['name']}")
         gpt.decode = eager_decode  # type: ignore[method-assign]
-        # The vocoder: a batch of 32 windows of 128 frames, eager, with and without cuDNN's search.
+        # The vocoder: windows of 96 and 128 frames, eager, in the 1-d layout and channels-last.
+        generator = tts.model.hifigan_decoder.waveform_decoder
         report["vocoder"] = []
-        for bench_mode in (False, True):
-            torch.backends.cudnn.benchmark = bench_mode
-            for b, f in ((1, 96), (32, 128)):
+        for layout in (False, True):
+            generator.channels_last = layout
+            for b, f in ((1, 96), (32, 96), (32, 128)):
                 fn = runner._vocoder_fn(b, f)
                 for _ in range(3):
                     fn()
@@ -108,12 +109,16 @@ def main() -> None:
                     fn()
                 torch.cuda.synchronize()
                 ms = (time.perf_counter() - t) / 10 * 1e3
-                row = {"cudnn_benchmark": bench_mode, "windows": b, "frames": f, "ms": ms,
+                row = {"channels_last": layout, "windows": b, "frames": f, "ms": ms,
                        "audio_s_per_s": b * f * 256 / 24000 / ms * 1e3}  # fmt: skip
                 report["vocoder"].append(row)
                 print(json.dumps(row), flush=True)
-        report["vocoder_kernels_32x128"] = kernel_table(runner._vocoder_fn(32, 128), top=10)
-        print(json.dumps(report["vocoder_kernels_32x128"]["top"][:6]), flush=True)
+            table = kernel_table(runner._vocoder_fn(32, 128), top=10)
+            report[f"vocoder_kernels_32x128_channels_last_{layout}"] = table
+            print(json.dumps({k: v for k, v in table.items() if k != "top"}), flush=True)
+            for k in table["top"][:6]:
+                print(f"    {k['count']:4d} {k['us']:9.1f} us  {k['name']}")
+        generator.channels_last = None
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

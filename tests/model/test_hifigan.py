@@ -208,3 +208,25 @@ def test_invalid_args_are_refused() -> None:
         HifiDecoder(HifiDecoderArgs(resblock_kernel_sizes=(3, 7, 10)))
     with pytest.raises(ValueError, match="outside"):
         narrow_decoder().generate_range(torch.zeros(1, 24, 10), torch.zeros(1, 8, 1), 5, 11)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_channels_last_path_equals_the_1d_path(masked: bool) -> None:
+    """The GPU layout ([B, C, 1, L] channels-last 2-d convolutions) computes the same function,
+    also with per-row lengths, and follows in-place weight changes."""
+    decoder = narrow_decoder()
+    gen = decoder.waveform_decoder
+    z, g = torch.randn(3, 24, 40), torch.randn(3, 8, 1)
+    lengths = torch.tensor([40, 31, 17]) if masked else None
+    with torch.no_grad():
+        gen.channels_last = False
+        want = decoder.generate(z, g, lengths)
+        gen.channels_last = True
+        got = decoder.generate(z, g, lengths)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert got.shape == want.shape == (3, 1, 40 * decoder.hop_length)
+        gen.conv_pre.weight.mul_(0.5)  # a cached 2-d weight must not go stale
+        gen.channels_last = False
+        want = decoder.generate(z, g, lengths)
+        gen.channels_last = True
+        torch.testing.assert_close(decoder.generate(z, g, lengths), want, rtol=1e-5, atol=1e-5)

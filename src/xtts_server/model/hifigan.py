@@ -116,13 +116,33 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
-            h = conv1(_masked(F.leaky_relu(x, LRELU_SLOPE), mask))
-            x = conv2(_masked(F.leaky_relu(h, LRELU_SLOPE), mask)) + x
+            h = _conv(conv1, _masked(F.leaky_relu(x, LRELU_SLOPE), mask))
+            x = _conv(conv2, _masked(F.leaky_relu(h, LRELU_SLOPE), mask)) + x
         return x
 
 
 def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x * mask
+
+
+def _conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """The layer on x [B, C, L], or on x [B, C, 1, L] in channels-last layout as the equivalent 2-d
+    convolution. Why: cuDNN's fast half-precision kernels work channels-last; given 1-d (channels-
+    first) tensors it transposes every input and output around each convolution, and adds the
+    bias in a separate slow broadcast, which cost more than half the generator's time on an H100."""
+    if x.dim() == 3:
+        return conv(x)
+    # The weight as [.., .., 1, k] channels-last, made once per weight tensor (device and dtype).
+    key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.dtype, conv.weight.device)
+    cached = conv.__dict__.get("_weight_2d")
+    if cached is None or cached[0] != key:
+        cached = (key, conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
+        conv.__dict__["_weight_2d"] = cached
+    w = cached[1]
+    stride, padding, dilation = (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0])  # type: ignore[index]
+    if isinstance(conv, nn.ConvTranspose1d):
+        return F.conv_transpose2d(x, w, conv.bias, stride, padding, dilation=dilation)
+    return F.conv2d(x, w, conv.bias, stride, padding, dilation)
 
 
 class HifiganGenerator(nn.Module):
@@ -148,6 +168,8 @@ class HifiganGenerator(nn.Module):
         self.conv_post = nn.Conv1d(c_last, 1, CONV_POST_KERNEL, padding=CONV_POST_KERNEL // 2, bias=False)
         self.cond_layer = nn.Conv1d(args.d_vector_dim, channels, 1)
         self.conds: nn.ModuleList | None = None
+        # Run as channels-last 2-d convolutions (see `_conv`): None = on CUDA devices.
+        self.channels_last: bool | None = None
         if args.cond_d_vector_in_each_upsampling_layer:
             self.conds = nn.ModuleList(
                 nn.Conv1d(args.d_vector_dim, channels // 2 ** (i + 1), 1) for i in range(len(self.ups))
@@ -157,6 +179,8 @@ class HifiganGenerator(nn.Module):
         """`lengths` [B] (frames): each row ends there, and decodes as if cut there, although the
         batch is padded past it. Every convolution zero-pads at the sequence end; zeroing each
         convolution's input past the row's end reproduces that inside a longer padded row."""
+        # On a GPU the activations run as [B, C, 1, L] channels-last (see `_conv`); same values.
+        four_d = self.channels_last if self.channels_last is not None else z.is_cuda
         masks = None
         if lengths is not None:
             positions = torch.arange(z.shape[-1] * self.scales[-1], device=z.device)
@@ -166,20 +190,29 @@ class HifiganGenerator(nn.Module):
                 )  # [B, 1, T]
                 for scale in self.scales
             ]
+            if four_d:
+                masks = [m[:, :, None] for m in masks]  # [B, 1, 1, T]
+        if four_d:
+            z = z[:, :, None].contiguous(memory_format=torch.channels_last)
         mask = masks[0] if masks else None
-        o = self.conv_pre(_masked(z, mask)) + self.cond_layer(g)  # [B, 512, L]
+        o = _conv(self.conv_pre, _masked(z, mask)) + _expand(self.cond_layer(g), four_d)  # [B, 512, (1,) L]
         for i, up in enumerate(self.ups):
-            o = up(_masked(F.leaky_relu(o, LRELU_SLOPE), mask))  # [B, C / 2, L * rate]
+            o = _conv(up, _masked(F.leaky_relu(o, LRELU_SLOPE), mask))  # [B, C / 2, (1,) L * rate]
             mask = masks[i + 1] if masks else None
             if self.conds is not None:
-                o = o + self.conds[i](g)
+                o = o + _expand(self.conds[i](g), four_d)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             mrf = blocks[0](o, mask)
             for block in blocks[1:]:
                 mrf += block(o, mask)
             o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
-        o = self.conv_post(_masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, L * 256]
-        return torch.tanh(o)
+        o = _conv(self.conv_post, _masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, (1,) L * 256]
+        return torch.tanh(o).reshape(o.shape[0], 1, -1)
+
+
+def _expand(c: torch.Tensor, four_d: bool) -> torch.Tensor:
+    """A per-channel term [B, C, 1] shaped to broadcast over the activations."""
+    return c[:, :, None] if four_d else c
 
 
 class HifiDecoder(nn.Module):
