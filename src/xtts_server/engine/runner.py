@@ -355,6 +355,10 @@ class Runner:
         # host block freed mid-capture queries its event, which capture forbids) and pause the GC.
         gc.collect()
         torch.cuda.synchronize(self.device)
+        # Let cuDNN time its algorithms for each vocoder shape (at the warm-up before each capture):
+        # its heuristic choice for channels-last convolutions is several times too slow at some
+        # batch and length buckets.
+        torch.backends.cudnn.benchmark = True
         gc.disable()
         try:
             self._capture_all()
