@@ -1,6 +1,6 @@
 """Plots for BENCHMARKS.md from the engine and HTTP results (needs matplotlib: pip install '.[bench]').
 
-python bench/plot.py bench/results-h100-engine-fp16.json bench/results-h100-http-fp16.json
+python bench/plot.py bench/results-h200-engine-fp16.json bench/results-h200-http-fp16.json
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def main() -> None:
     b.set_ylabel("audio seconds per wall second")
     fig.suptitle(f"{engine['device']}, {engine['dtype']}, random full-size weights, 86 tokens, chunk 20")
     fig.tight_layout()
-    fig.savefig(out / "engine-load-h100.png", dpi=110)
-    print(out / "engine-load-h100.png")
+    gpu = engine["device"].split()[1].lower()  # "NVIDIA H200" -> h200
+    path = out / f"engine-load-{gpu}.png"
+    fig.savefig(path, dpi=110)
+    print(path)
 
 
 if __name__ == "__main__":
