@@ -41,6 +41,26 @@ def test_greedy_streams_equal_the_simple_path(engine: Any, tiny_tts: Any) -> Non
         np.testing.assert_allclose(audio, ref.audio, atol=1e-5)
 
 
+def test_speeds_mixed_in_one_vocoder_batch_equal_the_simple_path(engine: Any, tiny_tts: Any) -> None:
+    # Speed adds an interpolation stage: windows with and without it share a vocoder batch.
+    voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
+    specs = [dict(text=TEXTS[1], do_sample=False, max_new_tokens=40, stream_chunk_size=10, speed=s)
+             for s in (1.0, 1.25, 0.8)]  # fmt: skip
+    for spec, (audio, codes) in zip(specs, run_all(engine, tiny_tts, specs), strict=True):
+        ref = tiny_tts.synthesize(
+            TEXTS[1], "en", voice, do_sample=False, max_new_tokens=40, speed=spec["speed"]
+        )
+        assert list(codes) == ref.codes[0]
+        np.testing.assert_allclose(audio, ref.audio, atol=1e-5)
+
+
+def test_the_loop_reports_its_host_time_by_phase(engine: Any, tiny_tts: Any) -> None:
+    run_all(engine, tiny_tts, [dict(text=TEXTS[0], do_sample=False, max_new_tokens=25, stream_chunk_size=5)])
+    phases = dict(engine.phase_s)
+    assert set(phases) == {"schedule", "admit", "execute", "wait", "window", "vocode"}
+    assert all(v >= 0 for v in phases.values()) and phases["vocode"] > 0 and phases["admit"] > 0
+
+
 def test_sampled_streams_do_not_depend_on_their_batch(engine: Any, tiny_tts: Any) -> None:
     # Different lengths: rows finish at different steps and the last rows move into the holes.
     specs = [

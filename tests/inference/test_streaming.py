@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xtts_server.inference.vocoder_stream import LinearStage, StreamingVocoder
+from xtts_server.inference.vocoder_stream import LinearStage, StreamingVocoder, window_frames
 
 
 @pytest.mark.parametrize("scale", [4.0, 24000 / 22050, 1 / 1.3, 1 / 0.7])
@@ -76,3 +76,23 @@ def test_vocoder_window_is_bounded_as_the_utterance_grows(tiny_tts) -> None:  # 
     per_chunk = int(np.ceil(20 * 4 * 24000 / 22050)) + 2
     assert max(windows[1:]) <= per_chunk + left + right
     assert max(windows[10:]) == max(windows[1:10])  # does not grow with the utterance
+
+
+def test_windows_of_different_speeds_are_assembled_together_exactly(tiny_tts) -> None:  # type: ignore[no-untyped-def]
+    """window_frames on a batch of plans (with and without a speed stage) gives each plan's frames
+    as planning it alone does, to the bit."""
+    decoder = tiny_tts.model.hifigan_decoder
+    g = torch.zeros(1, 512, 1)
+    latents = [torch.randn(n, 16) for n in (47, 60, 33)]
+    plans = []
+    for speed, x in zip((1.0, 1.3, 0.7), latents, strict=True):
+        v = StreamingVocoder(decoder, g, speed=speed)
+        v.plan_window(20, at_end=False)  # a later window: it starts past the left context
+        plans.append(v.plan_window(len(x), at_end=True))
+    assert len({len(p.stages) for p in plans}) == 2
+    together = window_frames(
+        plans, torch.cat([x[slice(*p.latents)] for p, x in zip(plans, latents, strict=True)])
+    )
+    alone = [window_frames([p], x[slice(*p.latents)]) for p, x in zip(plans, latents, strict=True)]
+    assert torch.equal(together, torch.cat(alone))
+    assert together.shape[0] == sum(p.frames for p in plans)
