@@ -136,8 +136,8 @@ class Engine:
         self.rows_stepped = 0  # sum of live rows over those steps (batch occupancy)
         # Host seconds the loop spent in each phase (benchmarks read it to see where time goes):
         # schedule, admit (prompts and prefill), execute (launching a step), wait (for a step's
-        # codes), window (planning vocoder windows), vocode (running them, to audio on the host),
-        # deliver (callbacks).
+        # codes), window (planning vocoder windows), vocode (running them, to audio on the host,
+        # and handing it to the callbacks).
         self.phase_s: dict[str, float] = collections.defaultdict(float)
 
     def _host_buffer(self, n: int) -> torch.Tensor:

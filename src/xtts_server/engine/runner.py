@@ -36,10 +36,8 @@ logger = logging.getLogger(__name__)
 
 
 def upload(values: Sequence[int] | Sequence[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A small host list on the device without waiting for the GPU (pinned memory, async copy):
-    a plain `torch.tensor(..., device=cuda)` blocks until the queued steps have run."""
-    host = torch.tensor(values, dtype=dtype, pin_memory=device.type == "cuda")
-    return host.to(device, non_blocking=True)
+    """A small host list on the device without waiting for the GPU (see `to_device`)."""
+    return to_device(torch.tensor(values, dtype=dtype), device)
 
 
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
@@ -294,7 +292,7 @@ class Runner:
             if f is None or not self.buckets:
                 frames = self._window_frames([plan], [row]).T[None].to(self.voc_dtype)  # [1, C, n]
                 wav = decoder.generate(frames, g).reshape(-1)
-                out[i] = wav[plan.start : plan.start + plan.samples].float().cpu().numpy()
+                out[i] = plan.take(wav).float().cpu().numpy()
             else:
                 padded.append((i, f))
         padded.sort(key=lambda x: x[1])
@@ -324,7 +322,7 @@ class Runner:
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
             host = wav[:n].cpu()  # [n, f * hop]; waits for the GPU
             for j, (i, p) in enumerate(zip(group, plans, strict=True)):
-                out[i] = host[j, p.start : p.start + p.samples].float().numpy()
+                out[i] = p.take(host[j]).float().numpy()
         return out  # type: ignore[return-value]
 
     # --- rows ------------------------------------------------------------------------------------

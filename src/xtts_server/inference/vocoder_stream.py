@@ -96,9 +96,10 @@ def _mix(x: torch.Tensor, i0: np.ndarray, i1: np.ndarray, lam: np.ndarray) -> to
     return (x[a].float() * (1.0 - w) + x[b].float() * w).to(x.dtype)
 
 
-def to_device(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A host array on the device without waiting for the GPU (pinned memory, async copy)."""
-    t = torch.from_numpy(np.ascontiguousarray(a))
+def to_device(a: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host array on the device without waiting for the GPU (pinned memory, async copy): a plain
+    `torch.tensor(..., device=cuda)` blocks until the queued work has run."""
+    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
     if device.type != "cuda":
         return t
     return t.pin_memory().to(device, non_blocking=True)
@@ -119,6 +120,10 @@ class WindowPlan:
     # Its new samples lean on the utterance's true end (fewer than `right` frames after them): it
     # must run at its exact length, since frames padded on after it would change those samples.
     at_end: bool
+
+    def take(self, wav: torch.Tensor) -> torch.Tensor:
+        """The new samples from the window's output wav [>= frames * hop] -> [samples]."""
+        return wav[self.start : self.start + self.samples]
 
 
 def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.Tensor:
@@ -151,16 +156,10 @@ def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.T
 
 @dataclass(frozen=True)
 class Window:
-    """One generator run of the single-stream path: frames [C, n] in, and its new samples."""
+    """One generator run of the single-stream path: its plan and its frames [C, n]."""
 
+    plan: WindowPlan
     frames: torch.Tensor  # [C, n] generator input frames
-    start: int  # first new sample in the window's output
-    samples: int  # how many new samples
-    at_end: bool  # see WindowPlan
-
-    def take(self, wav: torch.Tensor) -> torch.Tensor:
-        """The new samples from the window's output wav [>= n * hop] -> [samples] float32."""
-        return wav[self.start : self.start + self.samples].float()
 
 
 class StreamingVocoder:
@@ -199,7 +198,7 @@ class StreamingVocoder:
         if window is None:
             return torch.zeros(0, dtype=torch.float32)
         wav = self.decoder.generate(window.frames[None].to(self.g.dtype), self.g).reshape(-1)  # [n * hop]
-        return window.take(wav)
+        return window.plan.take(wav).float()
 
     def plan_window(self, n: int, at_end: bool) -> WindowPlan | None:
         """The next window, given that `n` latents exist (the stream's first n), planned on the host
@@ -238,4 +237,4 @@ class StreamingVocoder:
             return None
         latents = torch.stack(self.latents[p.latents[0] : p.latents[1]])  # [n, C]
         frames = window_frames([p], latents).T  # [C, frames]
-        return Window(frames, p.start, p.samples, p.at_end)
+        return Window(p, frames)

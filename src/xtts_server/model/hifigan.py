@@ -125,13 +125,14 @@ def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x * mask
 
 
-def _conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+def _conv(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The layer on x [B, C, L], or on x [B, C, 1, L] in channels-last layout as the equivalent 2-d
     convolution. Why: cuDNN's fast half-precision kernels work channels-last; given 1-d (channels-
-    first) tensors it transposes every input and output around each convolution, and adds the
-    bias in a separate slow broadcast, which cost more than half the generator's time on an H100."""
+    first) tensors it transposes every input and output around each convolution, a third of the
+    generator's kernel time on an H200 (BENCHMARKS.md)."""
     if x.dim() == 3:
         return conv(x)
+    assert isinstance(conv, nn.Conv1d | nn.ConvTranspose1d)
     # The weight as [.., .., 1, k] channels-last, made once per weight tensor (device and dtype).
     key = (conv.weight.data_ptr(), conv.weight._version, conv.weight.dtype, conv.weight.device)
     cached = conv.__dict__.get("_weight_2d")
@@ -139,7 +140,9 @@ def _conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor
         cached = (key, conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last))
         conv.__dict__["_weight_2d"] = cached
     w = cached[1]
-    stride, padding, dilation = (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0])  # type: ignore[index]
+    pad = conv.padding[0]
+    assert isinstance(pad, int)  # numbers, not "same"/"valid", in this generator
+    stride, padding, dilation = (1, conv.stride[0]), (0, pad), (1, conv.dilation[0])
     if isinstance(conv, nn.ConvTranspose1d):
         return F.conv_transpose2d(x, w, conv.bias, stride, padding, dilation=dilation)
     return F.conv2d(x, w, conv.bias, stride, padding, dilation)
