@@ -234,13 +234,19 @@ def test_bodies_that_are_too_large_or_never_end(tiny_tts, tmp_path: Path) -> Non
         # a chunked upload (no Content-Length) is refused once it passes the limit, not after it ends
         sent = 0
 
+        boundary = "b0undary"
+
         def endless() -> Iterator[bytes]:
+            # A well-formed start, then a file that never ends: only the size can refuse it (a body
+            # of bare zeros may be refused first as malformed multipart, 400, if the server reads
+            # less than the limit before the parser sees it).
             nonlocal sent
+            disposition = 'Content-Disposition: form-data; name="files"; filename="a.wav"'
+            yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
             while sent < 50_000_000:
                 sent += 65536
                 yield b"\0" * 65536
 
-        boundary = "b0undary"
         response = httpx.post(
             f"{url}/v1/voices",
             content=endless(),
