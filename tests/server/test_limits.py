@@ -170,19 +170,21 @@ def test_request_timeout_whole_stream_and_websocket(tiny_tts, tmp_path: Path) ->
         wait_for_zero(url)
     # The WebSocket: each sentence gets the limit (a connection may live long)
     app = create_app(settings, tts_model=engine)  # type: ignore[arg-type]
-    with TestClient(app) as client, client.websocket_connect("/v1/tts/ws") as ws:
-        ws.send_json({"type": "config", "voice": "Ana Florence", "format": "pcm"})
-        assert ws.receive_json() == {"type": "ready"}
-        ws.send_json({"type": "text", "context_id": "a", "text": "Hi there. "})
-        ws.send_json({"type": "close", "context_id": "a"})
-        seen = []
-        while not seen or seen[-1]["type"] != "done":
-            message = ws.receive()
-            if message.get("text"):
-                seen.append(json.loads(message["text"]))
-        errors = [e for e in seen if e["type"] == "error"]
-        assert [e["code"] for e in errors] == ["timeout"], seen
-        assert active_streams(client) == 0
+    with TestClient(app) as client:
+        wait_ready(client)  # start-up runs in the background: a config before it ends gets not_ready
+        with client.websocket_connect("/v1/tts/ws") as ws:
+            ws.send_json({"type": "config", "voice": "Ana Florence", "format": "pcm"})
+            assert ws.receive_json() == {"type": "ready"}
+            ws.send_json({"type": "text", "context_id": "a", "text": "Hi there. "})
+            ws.send_json({"type": "close", "context_id": "a"})
+            seen = []
+            while not seen or seen[-1]["type"] != "done":
+                message = ws.receive()
+                if message.get("text"):
+                    seen.append(json.loads(message["text"]))
+            errors = [e for e in seen if e["type"] == "error"]
+            assert [e["code"] for e in errors] == ["timeout"], seen
+            assert active_streams(client) == 0
 
 
 def wait_for_zero(url: str) -> None:
