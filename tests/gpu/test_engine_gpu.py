@@ -25,6 +25,19 @@ def gpu_tts(tiny_model_dir: Path) -> Any:
     return XTTS.load(tiny_model_dir, device="cuda", dtype=torch.float32)
 
 
+@pytest.fixture(scope="module")
+def half_tts(tiny_model_dir: Path) -> Any:
+    # float16: decode batches up to 16 run the fused Triton step by default.
+    from xtts_server import XTTS
+
+    return XTTS.load(tiny_model_dir, device="cuda", dtype=torch.float16)
+
+
+@pytest.fixture(params=["float32", "float16"])
+def any_tts(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue("gpu_tts" if request.param == "float32" else "half_tts")
+
+
 def make_engine(tts: Any, slots: int, graphs: bool = True) -> Any:
     from xtts_server.engine import Engine, EngineConfig
 
@@ -33,9 +46,11 @@ def make_engine(tts: Any, slots: int, graphs: bool = True) -> Any:
     return engine
 
 
-def test_graph_replay_equals_eager_for_every_decode_bucket(gpu_tts: Any) -> None:
-    engine = make_engine(gpu_tts, slots=16)
+def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None:
+    engine = make_engine(any_tts, slots=32)
     runner = engine.runner
+    half = runner.dtype == torch.float16
+    assert runner.config.fused_batches == (16 if half else 0)  # float16: buckets 1-16 fused, 24, 32 not
     try:
         gen = torch.Generator(device="cuda").manual_seed(0)
         for b in runner.config.decode_batches:
@@ -55,35 +70,38 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(gpu_tts: Any) -> None
                 replay = runner.decode(b, s)[:b].clone()
                 torch.cuda.synchronize()
                 assert torch.equal(replay, eager), (b, s)
-                torch.testing.assert_close(runner.hist, eager_hist, rtol=0, atol=1e-5)
+                torch.testing.assert_close(runner.hist, eager_hist, rtol=0, atol=1e-3 if half else 1e-5)
     finally:
         engine.stop()
 
 
-def test_batched_equals_unbatched_and_greedy_equals_simple_path(gpu_tts: Any) -> None:
-    engine = make_engine(gpu_tts, slots=8)
+def test_batched_equals_unbatched_and_greedy_equals_simple_path(any_tts: Any) -> None:
+    engine = make_engine(any_tts, slots=8)
+    half = engine.runner.dtype == torch.float16
     try:
         specs = [dict(text=t, seed=i, max_new_tokens=70, stream_chunk_size=9) for i, t in enumerate(TEXTS)]
-        together = run_all(engine, gpu_tts, specs)
-        alone = [run_all(engine, gpu_tts, [spec])[0] for spec in specs]
+        together = run_all(engine, any_tts, specs)
+        alone = [run_all(engine, any_tts, [spec])[0] for spec in specs]
         for (a_wav, a_codes), (t_wav, t_codes) in zip(alone, together, strict=True):
             assert a_codes == t_codes
             # Batched vocoder windows may take other conv algorithms (cuDNN TF32 in float32).
-            np.testing.assert_allclose(a_wav, t_wav, atol=2e-3)
-        greedy = run_all(engine, gpu_tts, [dict(text=TEXTS[1], do_sample=False, max_new_tokens=70)])[0]
-        voice = gpu_tts.studio_voice(gpu_tts.studio_voices[0])
-        simple = gpu_tts.synthesize(TEXTS[1], "en", voice, do_sample=False, max_new_tokens=70)
+            np.testing.assert_allclose(a_wav, t_wav, atol=2e-2 if half else 2e-3)
+        if half:
+            return  # the simple path is the unfused model code: equal codes are not promised
+        greedy = run_all(engine, any_tts, [dict(text=TEXTS[1], do_sample=False, max_new_tokens=70)])[0]
+        voice = any_tts.studio_voice(any_tts.studio_voices[0])
+        simple = any_tts.synthesize(TEXTS[1], "en", voice, do_sample=False, max_new_tokens=70)
         assert list(greedy[1]) == simple.codes[0]
         np.testing.assert_allclose(greedy[0], simple.audio, atol=1e-3)
     finally:
         engine.stop()
 
 
-def test_thousand_requests_with_random_cancels_leak_nothing(gpu_tts: Any) -> None:
-    engine = make_engine(gpu_tts, slots=32)
+def test_thousand_requests_with_random_cancels_leak_nothing(any_tts: Any) -> None:
+    engine = make_engine(any_tts, slots=32)
     rng = random.Random(0)
     try:
-        run_all(engine, gpu_tts, [dict(text=TEXTS[0], max_new_tokens=20)])  # warm allocator
+        run_all(engine, any_tts, [dict(text=TEXTS[0], max_new_tokens=20)])  # warm allocator
         gc.collect()
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
@@ -99,7 +117,7 @@ def test_thousand_requests_with_random_cancels_leak_nothing(gpu_tts: Any) -> Non
         for i in range(1000):
             while engine.active + engine.queued >= engine.capacity - 1:
                 threading.Event().wait(0.001)
-            req = make(gpu_tts, TEXTS[i % 4], sink, seed=i, max_new_tokens=rng.randint(5, 60))
+            req = make(any_tts, TEXTS[i % 4], sink, seed=i, max_new_tokens=rng.randint(5, 60))
             while True:
                 try:
                     engine.submit(req)

@@ -4,6 +4,7 @@ codes at repetition penalty 1.0 and 5.0, and the whole-synthesis waveform."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ from xtts_server import XTTS
 from xtts_server.inference.voice import Voice
 
 GOLDEN = Path(__file__).parent / "golden"
+# XTTS_TEST_DEVICE=cuda runs the same comparisons on a GPU, in float32 without TF32:
+#   XTTS_TEST_DEVICE=cuda python -m pytest tests/parity   (README: the GPU suites)
+DEVICE = os.environ.get("XTTS_TEST_DEVICE", "cpu")
 
 pytestmark = pytest.mark.parity
 
@@ -42,7 +46,10 @@ def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         "make-test-model no longer makes the weights the golden outputs were recorded on "
         "(random generator or init changed): re-run scripts/parity/make_model_golden.py"
     )
-    tts = XTTS.load(model_dir, device="cpu")
+    if DEVICE != "cpu":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    tts = XTTS.load(model_dir, device=DEVICE, dtype=torch.float32)
     return size, golden, tts
 
 
@@ -55,16 +62,18 @@ def test_token_ids(case) -> None:  # type: ignore[no-untyped-def]
 def test_cloned_voice(case, clip_paths) -> None:  # type: ignore[no-untyped-def]
     _, golden, tts = case
     voice = tts.clone_voice(clip_paths)
-    np.testing.assert_allclose(voice.gpt_cond_latent.numpy(), golden["gpt_cond_latent"], atol=1e-4, rtol=0)
     np.testing.assert_allclose(
-        voice.speaker_embedding.numpy(), golden["speaker_embedding"], atol=1e-4, rtol=0
+        voice.gpt_cond_latent.cpu().numpy(), golden["gpt_cond_latent"], atol=1e-4, rtol=0
+    )
+    np.testing.assert_allclose(
+        voice.speaker_embedding.cpu().numpy(), golden["speaker_embedding"], atol=1e-4, rtol=0
     )
     one = tts.clone_voice(clip_paths[0])
     np.testing.assert_allclose(
-        one.gpt_cond_latent.numpy(), golden["one_clip_gpt_cond_latent"], atol=1e-4, rtol=0
+        one.gpt_cond_latent.cpu().numpy(), golden["one_clip_gpt_cond_latent"], atol=1e-4, rtol=0
     )
     np.testing.assert_allclose(
-        one.speaker_embedding.numpy(), golden["one_clip_speaker_embedding"], atol=1e-4, rtol=0
+        one.speaker_embedding.cpu().numpy(), golden["one_clip_speaker_embedding"], atol=1e-4, rtol=0
     )
 
 

@@ -60,6 +60,8 @@ class RunnerConfig:
     vocoder_batches: tuple[int, ...]  # vocoder windows decoded together
     vocoder_frames: tuple[int, ...]  # window-length buckets (generator frames)
     cuda_graphs: bool
+    # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
+    fused_batches: int = 0
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
@@ -78,7 +80,12 @@ class RunnerConfig:
 
     @staticmethod
     def default(
-        slots: int, max_new: int, max_prompt: int, cuda_graphs: bool, buckets: bool | None = None
+        slots: int,
+        max_new: int,
+        max_prompt: int,
+        cuda_graphs: bool,
+        buckets: bool | None = None,
+        fused_batches: int = 0,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -97,6 +104,7 @@ class RunnerConfig:
             vocoder_batches=(1, 2, 4, 8, 16, 32),
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
+            fused_batches=fused_batches,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
 
@@ -169,15 +177,19 @@ class Runner:
 
     # --- the three model calls -------------------------------------------------------------------
 
+    def _fused(self, b: int) -> bool:
+        return b <= self.config.fused_batches
+
     def _decode_fn(self, b: int, s: int) -> Callable[[], torch.Tensor]:
         gpt = self.gpt
         rows = torch.arange(b, device=self.device)
         params = self.params.rows(0, b)
+        fused = self._fused(b)
 
         def step() -> torch.Tensor:
             k = self.step[:b]
             emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
-            hidden = gpt.decode(emb, self.pos[:b], self.cache, s)  # [b, dim]
+            hidden = gpt.decode(emb, self.pos[:b], self.cache, s, fused=fused)  # [b, dim]
             latent = gpt.latents(hidden)
             code = choose_codes(gpt.logits(latent).float(), self.seen[:b], k, params, self.stop)
             self.hist[rows, k.clamp(max=self.config.max_new)] = latent
@@ -199,6 +211,8 @@ class Runner:
         b = _bucket(n, self.config.decode_batches)
         s = _bucket(attend, self.config.attend_buckets)
         assert b is not None and s is not None, (n, attend)
+        if self._fused(b):
+            s = self.config.attend_buckets[-1]  # the fused step reads each row's own length: one graph
         return self._call(("decode", b, s), self._decode_fn)  # type: ignore[return-value]
 
     def _call(self, key: tuple[str, int, int], make: Callable[[int, int], Callable[[], object]]) -> object:
@@ -373,7 +387,7 @@ class Runner:
                     continue  # over the token budget: never used
                 self.graphs.capture(("prefill", b, p), self._prefill_fn(b, p))
         for b in c.decode_batches:
-            for s in c.attend_buckets:
+            for s in c.attend_buckets[-1:] if self._fused(b) else c.attend_buckets:
                 self.graphs.capture(("decode", b, s), self._decode_fn(b, s))
         for b in c.vocoder_batches:
             for f in c.vocoder_frames:

@@ -1,0 +1,137 @@
+"""The fused Triton decode step against the unfused model code. Without a GPU the kernels run in
+Triton's interpreter (tests/conftest.py sets TRITON_INTERPRET=1): the same kernel code, on numpy."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine_helpers import TEXTS, run_all
+from ray_helpers import required
+from xtts_server.engine import Engine, EngineConfig
+
+try:
+    from xtts_server.model import fused_decode
+except ImportError as exc:  # no Triton (CPU-only torch without the dev extra)
+    if required("triton"):
+        raise
+    pytest.skip(f"needs Triton (the dev extra installs it): {exc}", allow_module_level=True)
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# float32 must agree to rounding; float16 within its precision (the kernels round where the
+# unfused code does, but accumulate in another order).
+TOLERANCE = {torch.float32: 1e-5, torch.float16: 2e-3}
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> None:
+    scale = want.float().abs().max().item()
+    err = (got.float() - want.float()).abs().max().item()
+    assert err <= TOLERANCE[dtype] * max(scale, 1.0), (err, scale)
+
+
+def _layers(k: int, n: int, dtype: torch.dtype) -> tuple[torch.nn.Linear, torch.nn.LayerNorm]:
+    torch.manual_seed(k * 7 + n)
+    linear = torch.nn.Linear(k, n).to(DEVICE, dtype)
+    norm = torch.nn.LayerNorm(k).to(DEVICE, dtype)
+    with torch.no_grad():
+        norm.weight.normal_(1.0, 0.2)
+        norm.bias.normal_(0.0, 0.2)
+    return linear, norm
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("m", [1, 3, 17])  # 17: two row tiles
+def test_linear_with_layer_norm_gelu_and_residual(dtype: torch.dtype, m: int) -> None:
+    k, n = 200, 72  # neither a multiple of the block sizes: masked edges in K and N
+    linear, norm = _layers(k, n, dtype)
+    x = (torch.randn(m, k, device=DEVICE) * 3 + 1).to(dtype)  # a mean and scale for LN to remove
+    res = torch.randn(m, n, device=DEVICE).to(dtype)
+    with torch.inference_mode():
+        _close(fused_decode.linear(x, linear), linear(x), dtype)
+        _close(fused_decode.linear(x, linear, norm=norm), linear(norm(x)), dtype)
+        want = F.gelu(linear(norm(x)), approximate="tanh")
+        _close(fused_decode.linear(x, linear, norm=norm, gelu=True), want, dtype)
+        _close(fused_decode.linear(x, linear, residual=res), res + linear(x), dtype)
+
+
+def test_rows_do_not_depend_on_the_batch() -> None:
+    # Batch invariance: a row alone and the same row among others give the same bits.
+    linear, norm = _layers(96, 160, torch.float16)
+    x = torch.randn(20, 96, device=DEVICE).to(torch.float16)
+    with torch.inference_mode():
+        together = fused_decode.linear(x, linear, norm=norm, gelu=True)
+        for i in (0, 5, 19):
+            alone = fused_decode.linear(x[i : i + 1], linear, norm=norm, gelu=True)
+            assert torch.equal(alone[0], together[i])
+
+
+def _eager_attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -> torch.Tensor:
+    """The unfused reference: write each row's key and value, then masked attention over the row."""
+    b, c3 = qkv.shape
+    c = c3 // 3
+    split = qkv.view(b, 3, heads, c // heads)
+    rows = torch.arange(b, device=qkv.device)
+    kv[:, rows, :, pos] = split[:, 1:]
+    s = int(pos.max()) + 1
+    visible = torch.arange(s, device=qkv.device) <= pos[:, None]
+    bias = torch.zeros(visible.shape, dtype=qkv.dtype, device=qkv.device).masked_fill(~visible, -math.inf)
+    q = split[:, 0, :, None]  # [B, H, 1, D]
+    y = F.scaled_dot_product_attention(q, kv[0, :b, :, :s], kv[1, :b, :, :s], bias[:, None, None])
+    return y.reshape(b, c)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_attention_writes_the_new_token_and_attends_to_its_row(dtype: torch.dtype) -> None:
+    heads, d, rows, seq = 4, 32, 5, 300
+    torch.manual_seed(1)
+    kv = torch.randn(2, rows, heads, seq, d, device=DEVICE).to(dtype)
+    qkv = torch.randn(4, 3 * heads * d, device=DEVICE).to(dtype)
+    # 0: nothing cached yet; 63/64/65: around a block edge; 250: several blocks
+    pos = torch.tensor([0, 64, 250, 65], device=DEVICE)
+    want_kv = kv.clone()
+    with torch.inference_mode():
+        want = _eager_attend(qkv, want_kv, pos, heads)
+        got = fused_decode.attend(qkv, kv, pos, heads)
+    _close(got, want, dtype)
+    assert torch.equal(kv, want_kv)  # the same writes, and nothing else touched (row 4 included)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.dtype) -> None:
+    from xtts_server import XTTS
+
+    gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=dtype).model.gpt
+    torch.manual_seed(2)
+    cache = gpt.new_cache(4, 80, dtype, DEVICE)
+    cache.kv.normal_()
+    fused_cache = gpt.new_cache(4, 80, dtype, DEVICE)
+    fused_cache.kv.copy_(cache.kv)
+    emb = torch.randn(3, 1, gpt.args.gpt_n_model_channels, device=DEVICE).to(dtype)
+    pos = torch.tensor([5, 41, 70], device=DEVICE)
+    with torch.inference_mode():
+        want = gpt.decode(emb, pos, cache, 72)
+        got = gpt.decode(emb, pos, fused_cache, 72, fused=True)
+    _close(got, want, dtype)
+    _close(fused_cache.kv, cache.kv, dtype)
+
+
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")
+def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> None:
+    # The runner's fused buckets end to end (padded shapes, rows past the live ones, the one graph
+    # key for every attention length), greedy, against the single-stream path.
+    engine = Engine(tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4))
+    assert engine.runner.config.fused_batches == 4
+    engine.start()
+    try:
+        specs = [dict(text=t, do_sample=False, max_new_tokens=8, stream_chunk_size=4) for t in TEXTS[:3]]
+        results = run_all(engine, tiny_tts, specs)
+    finally:
+        engine.stop()
+    voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
+    for spec, (_, codes) in zip(specs, results, strict=True):
+        ref = tiny_tts.synthesize(spec["text"], "en", voice, do_sample=False, max_new_tokens=8)
+        assert list(codes) == ref.codes[0]
