@@ -42,8 +42,8 @@ BLOCK_M = 16
 def _linear_kernel(
     x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, out_ptr,
     M, N, K, stride_x, stride_w, stride_res, stride_out, eps,
-    LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (LN(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]."""
     pid_n = tl.program_id(0)
@@ -55,19 +55,14 @@ def _linear_kernel(
     n_ok = rn < N
     x_rows = x_ptr + rm[:, None] * stride_x
     if LN:
-        # Row statistics in float32, two passes over x (a few KB a tile, read from cache).
-        total = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            ok = m_ok[:, None] & (k0 + rk < K)[None, :]
-            total += tl.sum(tl.load(x_rows + (k0 + rk)[None, :], mask=ok, other=0.0).to(tl.float32), axis=1)
-        mean = total / K
-        squares = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            ok = m_ok[:, None] & (k0 + rk < K)[None, :]
-            xk = tl.load(x_rows + (k0 + rk)[None, :], mask=ok, other=0.0).to(tl.float32)
-            centred = tl.where(ok, xk - mean[:, None], 0.0)
-            squares += tl.sum(centred * centred, axis=1)
-        rstd = 1.0 / tl.sqrt(squares / K + eps)
+        # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
+        # dependent loads here would cost more than the GEMM at one row.
+        rr = tl.arange(0, K_ROW)
+        ok = m_ok[:, None] & (rr < K)[None, :]
+        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0).to(tl.float32)
+        mean = tl.sum(row, axis=1) / K
+        centred = tl.where(ok, row - mean[:, None], 0.0)
+        rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / K + eps)
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         kk = k0 + rk
@@ -80,7 +75,10 @@ def _linear_kernel(
         # [BLOCK_K, BLOCK_N] tile of w^T: w is [N, K] row-major (nn.Linear's layout)
         w_ok = n_ok[None, :] & k_ok[:, None]
         w = tl.load(w_ptr + rn[None, :] * stride_w + kk[:, None], mask=w_ok, other=0.0)
-        acc += tl.dot(xk.to(w.dtype), w)
+        if IEEE:  # float32 weights: full precision, not TF32
+            acc += tl.dot(xk.to(w.dtype), w, input_precision="ieee")
+        else:
+            acc += tl.dot(xk.to(w.dtype), w)
     out_ty = out_ptr.dtype.element_ty
     y = acc + tl.load(b_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
     y = y.to(out_ty).to(tl.float32)  # the unfused linear's output is rounded to the dtype here
@@ -136,7 +134,9 @@ def _attend_kernel(
 # Block configuration by weight shape (N, K) -> (BLOCK_N, BLOCK_K, warps, stages). A function of
 # the shape alone, never of the batch (batch invariance).
 _CONFIGS: dict[tuple[int, int], tuple[int, int, int, int]] = {}
-_DEFAULT_CONFIG = (32, 128, 4, 3)
+_DEFAULT_CONFIG = (32, 256, 4, 3)
+# Attention: positions a loop iteration reads, warps.
+ATTEND_CONFIG = (64, 4)
 
 
 def linear(
@@ -162,8 +162,9 @@ def linear(
     _linear_kernel[grid](
         x, w, bias, res, ln_w, ln_b, out,
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), eps,
-        LN=norm is not None, GELU=gelu, RESIDUAL=residual is not None,
-        BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages,
+        LN=norm is not None, GELU=gelu, RESIDUAL=residual is not None, IEEE=w.dtype == torch.float32,
+        BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k, K_ROW=triton.next_power_of_2(k),
+        num_warps=warps, num_stages=stages,
     )  # fmt: skip
     return out
 
@@ -180,7 +181,7 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
     _attend_kernel[(b, heads)](
         qkv, kv, pos, out,
         c, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
-        1.0 / math.sqrt(d), D=d, BLOCK_S=64, num_warps=4,
+        1.0 / math.sqrt(d), D=d, BLOCK_S=ATTEND_CONFIG[0], num_warps=ATTEND_CONFIG[1],
     )  # fmt: skip
     return out
 
