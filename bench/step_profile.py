@@ -97,8 +97,9 @@ def main() -> None:
         # The vocoder: windows of 96 and 128 frames, eager, in the 1-d layout and channels-last.
         generator = tts.model.hifigan_decoder.waveform_decoder
         report["vocoder"] = []
-        for layout, search in ((False, False), (True, False), (True, True)):
+        for layout, search, fused in ((True, True, False), (True, True, True)):
             generator.channels_last = layout
+            generator.fused = fused
             torch.backends.cudnn.benchmark = search
             for b, f in ((1, 96), (32, 96), (32, 128)):
                 fn = runner._vocoder_fn(b, f)
@@ -110,16 +111,17 @@ def main() -> None:
                     fn()
                 torch.cuda.synchronize()
                 ms = (time.perf_counter() - t) / 10 * 1e3
-                row = {"channels_last": layout, "cudnn_benchmark": search, "windows": b, "frames": f,
-                       "ms": ms, "audio_s_per_s": b * f * 256 / 24000 / ms * 1e3}  # fmt: skip
+                row = {"channels_last": layout, "cudnn_benchmark": search, "fused": fused, "windows": b,
+                       "frames": f, "ms": ms, "audio_s_per_s": b * f * 256 / 24000 / ms * 1e3}  # fmt: skip
                 report["vocoder"].append(row)
                 print(json.dumps(row), flush=True)
             table = kernel_table(runner._vocoder_fn(32, 128), top=10)
-            report[f"vocoder_kernels_32x128_channels_last_{layout}_search_{search}"] = table
+            report[f"vocoder_kernels_32x128_channels_last_{layout}_search_{search}_fused_{fused}"] = table
             print(json.dumps({k: v for k, v in table.items() if k != "top"}), flush=True)
             for k in table["top"][:6]:
                 print(f"    {k['count']:4d} {k['us']:9.1f} us  {k['name']}")
         generator.channels_last = None
+        generator.fused = None
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

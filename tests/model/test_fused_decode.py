@@ -98,6 +98,7 @@ def test_attention_writes_the_new_token_and_attends_to_its_row(dtype: torch.dtyp
         got = fused_decode.attend(qkv, kv, pos, heads)
     _close(got, want, dtype)
     assert torch.equal(kv, want_kv)  # the same writes, and nothing else touched (row 4 included)
+    assert not fused_decode._COUNTERS[qkv.device].any()  # chunk counters left at zero for the next call
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

@@ -94,49 +94,83 @@ def _linear_kernel(
 
 @triton.jit
 def _attend_kernel(
-    qkv_ptr, kv_ptr, pos_ptr, out_ptr,
-    C, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
-    D: tl.constexpr, BLOCK_S: tl.constexpr,
+    qkv_ptr, kv_ptr, pos_ptr, out_ptr, part_ptr, count_ptr,
+    C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
+    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr,
 ):  # fmt: skip
-    """One (row, head) of decode attention: write the new key and value at the row's position p,
-    then attend over positions [0, p] of that row. Online softmax in float32; the new token's own
-    score starts the running state, so nothing is read back that this program wrote."""
+    """Decode attention of (row b, head h) over positions [0, p], p the row's position, split in
+    chunks of CHUNK positions, one program each (program j: chunk j, if the row has one): a
+    program per (row, head) alone would leave most of the GPU idle at small batches.
+
+    The chunk holding p takes the new key and value from qkv and writes them to the cache; no
+    program reads position p from the cache. A row of one chunk writes its output directly; else
+    each chunk leaves (max score, sum of exp, weighted values) in `part`, and the last chunk to
+    finish (a counter per (row, head), reset by it) combines them in chunk order. The result
+    depends on the row's own position only, never on the batch."""
     b = tl.program_id(0)
     h = tl.program_id(1)
-    d = tl.arange(0, D)
-    qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
-    q = tl.load(qkv).to(tl.float32)
-    k_new = tl.load(qkv + C)
-    v_new = tl.load(qkv + 2 * C)
+    j = tl.program_id(2)
     p = tl.load(pos_ptr + b)
-    keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
-    values = keys + stride_kv_j
-    tl.store(keys + p * stride_kv_s + d, k_new)
-    tl.store(values + p * stride_kv_s + d, v_new)
-    top = tl.sum(q * k_new.to(tl.float32), axis=0) * scale  # running max of the scores
-    mass = top * 0.0 + 1.0  # running sum of exp(score - top)
-    acc = v_new.to(tl.float32)  # running sum of exp(score - top) * value
-    for s0 in range(0, p, BLOCK_S):
-        s = s0 + tl.arange(0, BLOCK_S)
-        ok = s < p
-        k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=ok[:, None], other=0.0)
-        score = tl.where(ok, tl.sum(k.to(tl.float32) * q[None, :], axis=1) * scale, float("-inf"))
-        new_top = tl.maximum(top, tl.max(score, axis=0))
-        shrink = tl.exp(top - new_top)
-        weight = tl.exp(score - new_top)  # 0 where masked
-        v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=ok[:, None], other=0.0)
-        acc = acc * shrink + tl.sum(weight[:, None] * v.to(tl.float32), axis=0)
-        mass = mass * shrink + tl.sum(weight, axis=0)
-        top = new_top
-    tl.store(out_ptr + b * stride_out + h * D + d, (acc / mass).to(out_ptr.dtype.element_ty))
+    n = p // CHUNK + 1  # chunks of this row
+    if j < n:
+        d = tl.arange(0, D)
+        qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
+        q = tl.load(qkv).to(tl.float32)
+        k_new = tl.load(qkv + C)
+        v_new = tl.load(qkv + 2 * C)
+        keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
+        values = keys + stride_kv_j
+        if j == n - 1:
+            tl.store(keys + p * stride_kv_s + d, k_new)
+            tl.store(values + p * stride_kv_s + d, v_new)
+        s = j * CHUNK + tl.arange(0, CHUNK)
+        cached = (s < p)[:, None]
+        k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+        v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+        new = (s == p)[:, None]
+        k = tl.where(new, k_new.to(tl.float32)[None, :], k)
+        v = tl.where(new, v_new.to(tl.float32)[None, :], v)
+        score = tl.where(s <= p, tl.sum(k * q[None, :], axis=1) * scale, float("-inf"))
+        top = tl.max(score, axis=0)
+        weight = tl.exp(score - top)  # 0 past p
+        mass = tl.sum(weight, axis=0)
+        acc = tl.sum(weight[:, None] * v, axis=0)
+        out = out_ptr + b * stride_out + h * D + d
+        if n == 1:
+            tl.store(out, (acc / mass).to(out_ptr.dtype.element_ty))
+        else:
+            head = b * H + h
+            part = part_ptr + (head * SPLITS + j) * (D + 2)
+            tl.store(part + d, acc)
+            tl.store(part + D, top)
+            tl.store(part + D + 1, mass)
+            tl.debug_barrier()  # every thread's partial stored before the (releasing) count
+            if tl.atomic_add(count_ptr + head, 1) == n - 1:  # acq_rel: the others' partials are visible
+                jj = tl.arange(0, SPLITS)
+                ok = jj < n
+                parts = part_ptr + (head * SPLITS + jj) * (D + 2)
+                tops = tl.load(parts + D, mask=ok, other=float("-inf"), cache_modifier=".cg")
+                masses = tl.load(parts + D + 1, mask=ok, other=0.0, cache_modifier=".cg")
+                accs = tl.load(parts[:, None] + d[None, :], mask=ok[:, None], other=0.0, cache_modifier=".cg")
+                scale_j = tl.exp(tops - tl.max(tops, axis=0))  # 0 for absent chunks
+                y = tl.sum(scale_j[:, None] * accs, axis=0) / tl.sum(scale_j * masses, axis=0)
+                tl.store(out, y.to(out_ptr.dtype.element_ty))
+                tl.store(count_ptr + head, 0)  # ready for the next layer
 
 
 # Block configuration by weight shape (N, K) -> (BLOCK_N, BLOCK_K, warps, stages). A function of
 # the shape alone, never of the batch (batch invariance).
 _CONFIGS: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+_CONFIGS.update(
+    {
+        # Measured on an H200 (bench/fused_kernels.py), fastest over the 30 layers' weights at one row.
+        (3072, 1024): (32, 1024, 4, 2),  # attention's qkv
+        (1024, 1024): (16, 512, 4, 3),  # attention's output projection
+        (4096, 1024): (32, 1024, 4, 2),  # MLP in
+        (1024, 4096): (16, 512, 4, 3),  # MLP out
+    }
+)
 _DEFAULT_CONFIG = (32, 256, 4, 3)
-# Attention: positions a loop iteration reads, warps.
-ATTEND_CONFIG = (64, 4)
 
 
 def linear(
@@ -169,6 +203,15 @@ def linear(
     return out
 
 
+# Positions per attention program, warps. 64: a row of the standard workload (~150 positions) is
+# three programs a head.
+ATTEND_CONFIG = (64, 4)
+# Per-(row, head) counters of finished chunks, per device: zero between kernels (the last chunk
+# resets its own), allocated once so that captured graphs keep a valid address.
+_COUNTERS: dict[torch.device, torch.Tensor] = {}
+_COUNTER_SLOTS = 1 << 16
+
+
 def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -> torch.Tensor:
     """qkv [B, 3C] (q, k, v of each row, as c_attn returns them), one layer's cache kv [2, R, H, S, D]
     (rows [0, B) are these rows), positions pos [B] -> attention output [B, C]. Writes each row's key
@@ -177,11 +220,20 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
     c = c3 // 3
     d = c // heads
     assert kv.stride(-1) == 1 and qkv.stride(-1) == 1 and d == kv.shape[-1]
+    assert b * heads <= _COUNTER_SLOTS
+    counters = _COUNTERS.get(qkv.device)
+    if counters is None:
+        counters = _COUNTERS[qkv.device] = torch.zeros(_COUNTER_SLOTS, dtype=torch.int32, device=qkv.device)
+    chunk, warps = ATTEND_CONFIG
+    splits = triton.cdiv(kv.shape[3], chunk)  # enough for a row at the cache's last position
     out = torch.empty((b, c), dtype=qkv.dtype, device=qkv.device)
-    _attend_kernel[(b, heads)](
-        qkv, kv, pos, out,
-        c, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
-        1.0 / math.sqrt(d), D=d, BLOCK_S=ATTEND_CONFIG[0], num_warps=ATTEND_CONFIG[1],
+    part = torch.empty(
+        (b * heads * triton.next_power_of_2(splits), d + 2), dtype=torch.float32, device=qkv.device
+    )
+    _attend_kernel[(b, heads, splits)](
+        qkv, kv, pos, out, part, counters,
+        c, heads, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
+        1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits), num_warps=warps,
     )  # fmt: skip
     return out
 

@@ -17,6 +17,8 @@ centre exactly like the full sequence does (`generate_range`).
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -114,10 +116,38 @@ class ResBlock(nn.Module):
             nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
         )
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
-            h = _conv(conv1, _masked(F.leaky_relu(x, LRELU_SLOPE), mask))
-            x = _conv(conv2, _masked(F.leaky_relu(h, LRELU_SLOPE), mask)) + x
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        act: torch.Tensor | None = None,
+        fused: bool = False,
+    ) -> torch.Tensor:
+        """act: lrelu(x) * mask when the caller has it (a stage's blocks share their input). fused:
+        each convolution's bias, residual and the next activation in one Triton kernel
+        (`fused_hifigan`; channels-last tensors on a GPU), same values."""
+        a = act if act is not None else _masked(F.leaky_relu(x, LRELU_SLOPE), mask)
+        last = len(self.convs1) - 1
+        for i, (conv1, conv2) in enumerate(zip(self.convs1, self.convs2, strict=True)):
+            if not fused:
+                h = _conv(conv1, a)
+                x = _conv(conv2, _masked(F.leaky_relu(h, LRELU_SLOPE), mask)) + x
+                if i < last:
+                    a = _masked(F.leaky_relu(x, LRELU_SLOPE), mask)
+                continue
+            from xtts_server.model.fused_hifigan import epilogue
+
+            b1, b2 = conv1.bias, conv2.bias
+            assert isinstance(b1, torch.Tensor) and isinstance(b2, torch.Tensor)
+            _, h_act = epilogue(_conv(conv1, a, bias=False), b1, LRELU_SLOPE, mask=mask, want_x=False)
+            assert h_act is not None
+            new_x, new_a = epilogue(
+                _conv(conv2, h_act, bias=False), b2, LRELU_SLOPE, residual=x, mask=mask, want_act=i < last
+            )
+            assert new_x is not None
+            x = new_x
+            if new_a is not None:
+                a = new_a
         return x
 
 
@@ -125,12 +155,19 @@ def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x if mask is None else x * mask
 
 
-def _conv(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+@functools.cache
+def _have_triton() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _conv(conv: nn.Module, x: torch.Tensor, bias: bool = True) -> torch.Tensor:
     """The layer on x [B, C, L], or on x [B, C, 1, L] in channels-last layout as the equivalent 2-d
     convolution. Why: cuDNN's fast half-precision kernels work channels-last; given 1-d (channels-
     first) tensors it transposes every input and output around each convolution, a third of the
-    generator's kernel time on an H200 (BENCHMARKS.md)."""
+    generator's kernel time on an H200 (BENCHMARKS.md). bias=False leaves the bias out (for a
+    fused epilogue to add)."""
     if x.dim() == 3:
+        assert bias
         return conv(x)
     assert isinstance(conv, nn.Conv1d | nn.ConvTranspose1d)
     # The weight as [.., .., 1, k] channels-last, made once per weight tensor (device and dtype).
@@ -143,9 +180,10 @@ def _conv(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
     pad = conv.padding[0]
     assert isinstance(pad, int)  # numbers, not "same"/"valid", in this generator
     stride, padding, dilation = (1, conv.stride[0]), (0, pad), (1, conv.dilation[0])
+    b = conv.bias if bias else None
     if isinstance(conv, nn.ConvTranspose1d):
-        return F.conv_transpose2d(x, w, conv.bias, stride, padding, dilation=dilation)
-    return F.conv2d(x, w, conv.bias, stride, padding, dilation)
+        return F.conv_transpose2d(x, w, b, stride, padding, dilation=dilation)
+    return F.conv2d(x, w, b, stride, padding, dilation)
 
 
 class HifiganGenerator(nn.Module):
@@ -173,6 +211,9 @@ class HifiganGenerator(nn.Module):
         self.conds: nn.ModuleList | None = None
         # Run as channels-last 2-d convolutions (see `_conv`): None = on CUDA devices.
         self.channels_last: bool | None = None
+        # Residual blocks with fused epilogues (`ResBlock.forward`), channels-last only: None = on
+        # CUDA devices when Triton is installed.
+        self.fused: bool | None = None
         if args.cond_d_vector_in_each_upsampling_layer:
             self.conds = nn.ModuleList(
                 nn.Conv1d(args.d_vector_dim, channels // 2 ** (i + 1), 1) for i in range(len(self.ups))
@@ -197,6 +238,7 @@ class HifiganGenerator(nn.Module):
                 masks = [m[:, :, None] for m in masks]  # [B, 1, 1, T]
         if four_d:
             z = z[:, :, None].contiguous(memory_format=torch.channels_last)
+        fused = four_d and (self.fused if self.fused is not None else z.is_cuda and _have_triton())
         mask = masks[0] if masks else None
         o = _conv(self.conv_pre, _masked(z, mask)) + _expand(self.cond_layer(g), four_d)  # [B, 512, (1,) L]
         for i, up in enumerate(self.ups):
@@ -205,9 +247,10 @@ class HifiganGenerator(nn.Module):
             if self.conds is not None:
                 o = o + _expand(self.conds[i](g), four_d)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            mrf = blocks[0](o, mask)
+            act = _masked(F.leaky_relu(o, LRELU_SLOPE), mask)  # every block's first input
+            mrf = blocks[0](o, mask, act, fused)
             for block in blocks[1:]:
-                mrf += block(o, mask)
+                mrf += block(o, mask, act, fused)
             o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
         o = _conv(self.conv_post, _masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, (1,) L * 256]
         return torch.tanh(o).reshape(o.shape[0], 1, -1)
