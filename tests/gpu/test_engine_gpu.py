@@ -47,10 +47,10 @@ def make_engine(tts: Any, slots: int, graphs: bool = True) -> Any:
 
 
 def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None:
-    engine = make_engine(any_tts, slots=48)
+    engine = make_engine(any_tts, slots=32)
     runner = engine.runner
     half = runner.dtype == torch.float16
-    assert runner.config.fused_batches == (32 if half else 0)  # float16: buckets 1-32 fused, 48 not
+    assert runner.config.fused_batches == (16 if half else 0)  # float16: buckets 1-16 fused, 24, 32 not
     try:
         gen = torch.Generator(device="cuda").manual_seed(0)
         for b in runner.config.decode_batches:
@@ -70,7 +70,11 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None
                 replay = runner.decode(b, s)[:b].clone()
                 torch.cuda.synchronize()
                 assert torch.equal(replay, eager), (b, s)
-                torch.testing.assert_close(runner.hist, eager_hist, rtol=0, atol=1e-3 if half else 1e-5)
+                if b <= runner.config.fused_batches:  # the same Triton kernels: the same bits
+                    assert torch.equal(runner.hist, eager_hist), (b, s)
+                else:  # cuBLAS may take another algorithm inside a graph: one half-precision ulp
+                    tol = 1e-2 if half else 1e-5
+                    torch.testing.assert_close(runner.hist, eager_hist, rtol=tol, atol=tol)
     finally:
         engine.stop()
 

@@ -55,7 +55,7 @@ class EngineConfig:
     max_text_tokens: int = 402  # the release's gpt_max_text_tokens
     cuda_graphs: bool | None = None  # None: on CUDA devices
     buckets: bool | None = None  # pad shapes to buckets; None: when graphed (always, with graphs)
-    # Decode batches up to this size run the fused Triton step; None: 32 on a GPU in half precision
+    # Decode batches up to this size run the fused Triton step; None: 16 on a GPU in half precision
     # when Triton is installed, else 0 (off).
     fused_batches: int | None = None
 
@@ -112,13 +112,13 @@ class _Launched:
 
 
 def default_fused_batches(model: XTTSModel, device: torch.device) -> int:
-    """Decode batches the fused Triton step serves by default: those up to 32 on a GPU in half
+    """Decode batches the fused Triton step serves by default: those up to 16 on a GPU in half
     precision (where it was faster than the library kernels on an H200: BENCHMARKS.md), none in
     float32 (the parity path) or without Triton."""
     half = model.gpt.text_embedding.weight.dtype in (torch.float16, torch.bfloat16)
     if device.type != "cuda" or not half or importlib.util.find_spec("triton") is None:
         return 0
-    return 32
+    return 16
 
 
 class Engine:
