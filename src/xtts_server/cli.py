@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=("auto", "on", "off"), help="the batching engine (default auto: on a GPU)"
     )
     serve.add_argument("--engine-slots", type=int, help="streams the engine decodes together (default 128)")
+    serve.add_argument(
+        "--engine-fused-batches",
+        type=int,
+        help="fused Triton decode up to this batch size (default: 16 on a GPU in half precision; 0: off)",
+    )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, help="default 8000")
     serve.add_argument("--voices-dir", help="where cloned voices are stored (default ./voices)")

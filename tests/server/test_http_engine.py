@@ -91,3 +91,26 @@ def test_a_client_that_leaves_frees_its_engine_row(engine_client: Any) -> None:
 def test_metrics_report_the_engine_rows(engine_client: Any) -> None:
     text = engine_client.get("/metrics").text
     assert "xtts_batch_capacity 4.0" in text  # the engine's slots, not the thread pool's workers
+
+
+@pytest.mark.in_process  # reads the engine's configuration
+def test_fused_decode_setting_reaches_the_engine(engine_client: Any, make_client: Any) -> None:
+    # Default on a CPU: off. Forced on, the fused kernels (Triton's interpreter here) serve the same
+    # greedy audio as the unfused engine.
+    from ray_helpers import required
+
+    assert engine_client.app.state.server.engine.runner.config.fused_batches == 0
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        if required("triton"):
+            raise
+        pytest.skip("needs Triton (the dev extra installs it)")
+    fused = make_client(default_voice="Ana Florence", engine="on", engine_slots=2, engine_fused_batches=2)
+    assert fused.app.state.server.engine.runner.config.fused_batches == 2
+    body = {"text": "Hi.", "format": "pcm", "top_k": 1, "max_new_tokens": 6, "seed": 3}
+    got, want = fused.post("/v1/tts", json=body), engine_client.post("/v1/tts", json=body)
+    assert got.status_code == want.status_code == 200
+    a, b = pcm(got.content), pcm(want.content)
+    assert a.size == b.size > 0
+    assert np.abs(a - b).max() <= 2 / 32768

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     engine_slots: int = Field(
         default=128, ge=1, le=1024, description="streams the engine decodes together (KV cache rows)"
     )
+    engine_fused_batches: int | None = Field(
+        default=None,
+        ge=0,
+        le=1024,
+        description="decode batches up to this size run the fused Triton kernels; "
+        "default: 16 on a GPU in half precision with Triton; 0: off",
+    )
 
     # --- network ---
     host: str = "127.0.0.1"

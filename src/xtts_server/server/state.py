@@ -80,7 +80,10 @@ class ServerState:
         tts = self._tts
         if self.use_engine:
             config = EngineConfig(
-                slots=s.engine_slots, max_waiting=s.max_queued, max_new_tokens=s.max_new_tokens
+                slots=s.engine_slots,
+                max_waiting=s.max_queued,
+                max_new_tokens=s.max_new_tokens,
+                fused_batches=s.engine_fused_batches,
             )
             self.engine = Engine(tts.model, tts.device, config)
             started = time.perf_counter()
