@@ -33,7 +33,7 @@ import torch
 from xtts_server.engine.runner import Runner, RunnerConfig, upload
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
-from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan
+from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan, to_device
 from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
@@ -281,9 +281,10 @@ class Engine:
             return [], None
         first_row = len(self.rows)
         try:
-            prompts = self._prompts(take)
+            prompts, lengths = self._prompts(take)
             self._set_params(first_row, take)
-            self.runner.prefill(first_row, prompts)
+            self.runner.prefill(first_row, prompts, lengths)
+            embeddings = self._on_device([r.speaker_embedding for r in take]).to(self.runner.voc_dtype)
         except Exception as e:  # this batch fails (out of memory, a bad prompt); the engine goes on
             logger.exception("prefill of %d requests failed", len(take))
             for req in take:
@@ -291,13 +292,12 @@ class Engine:
             with self._lock:
                 self._admitting = 0
             return [], None
-        for i, (req, prompt) in enumerate(zip(take, prompts, strict=True)):
+        decoder = self.model.hifigan_decoder
+        for i, (req, length) in enumerate(zip(take, lengths, strict=True)):
             req.row = first_row + i
-            req.prompt_len = prompt.shape[0]
+            req.prompt_len = length
             req.launched = 1
-            decoder = self.model.hifigan_decoder
-            g = req.speaker_embedding.to(self.device, self.runner.voc_dtype)
-            req.vocoder = StreamingVocoder(decoder, g, speed=req.speed)
+            req.vocoder = StreamingVocoder(decoder, embeddings[i : i + 1], speed=req.speed)
         with self._lock:
             self.rows.extend(take)
             self._admitting = 0
@@ -309,15 +309,24 @@ class Engine:
         """Positions of the request's prompt: conditioning latents, [START] text [STOP], start code."""
         return self.model.gpt.args.cond_latents + len(req.text_ids) + 3
 
-    def _prompts(self, reqs: list[EngineRequest]) -> list[torch.Tensor]:
-        gpt = self.model.gpt
-        dtype = self.runner.dtype
-        out = []
+    def _prompts(self, reqs: list[EngineRequest]) -> tuple[torch.Tensor, list[int]]:
+        """The newcomers' prompts, built together (a few kernels, not a dozen per request):
+        [n, longest, dim] and each one's length."""
+        texts = [r.text_ids for r in reqs]
+        ids = np.zeros((len(texts), max(len(t) for t in texts)), dtype=np.int64)
+        for i, t in enumerate(texts):
+            ids[i, : len(t)] = t
         with torch.inference_mode():
-            for req in reqs:
-                ids = upload(req.text_ids, torch.long, self.device)[None]
-                out.append(gpt.prompt(req.gpt_cond_latent.to(self.device, dtype), ids)[0])  # [P, dim]
-        return out
+            cond = self._on_device([r.gpt_cond_latent for r in reqs]).to(self.runner.dtype)
+            lengths = to_device(np.array([len(t) for t in texts], dtype=np.int64), self.device)
+            prompts = self.model.gpt.prompts(cond, to_device(ids, self.device), lengths)
+        return prompts, [self._prompt_len(r) for r in reqs]
+
+    def _on_device(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """Per-request tensors [1, ...] (voices, usually already on the device) as one [n, ...]."""
+        if all(t.device == self.device for t in tensors):
+            return torch.cat(tensors)
+        return to_device(torch.cat([t.cpu() for t in tensors]), self.device)
 
     def _set_params(self, first_row: int, reqs: list[EngineRequest]) -> None:
         p = self.runner.params.rows(first_row, first_row + len(reqs))

@@ -234,11 +234,11 @@ class Runner:
         return prefill
 
     @torch.inference_mode()
-    def prefill(self, first_row: int, prompts: Sequence[torch.Tensor]) -> None:
-        """Place prompts [P_i, dim] in rows first_row.. (whose sampling parameters are set), run
-        them, and choose each one's first code (step 0): the rows are then ready to decode."""
-        n = len(prompts)
-        lengths = [p.shape[0] for p in prompts]
+    def prefill(self, first_row: int, prompts: torch.Tensor, lengths: Sequence[int]) -> None:
+        """Place prompts [n, >= longest, dim], row i's in its first lengths[i] positions, in rows
+        first_row.. (whose sampling parameters are set), run them, and choose each one's first code
+        (step 0): the rows are then ready to decode."""
+        n = len(lengths)
         longest = max(lengths)
         if not self.buckets:
             b, p = n, longest
@@ -247,8 +247,7 @@ class Runner:
             assert shape is not None, (n, longest)
             b, p = shape
         self.prompt_in[:b, :p].zero_()
-        for i, prompt in enumerate(prompts):
-            self.prompt_in[i, : prompt.shape[0]] = prompt
+        self.prompt_in[:n, :longest] = prompts[:, :longest]
         self.last_in[:b].zero_()  # padded rows: stale indices could point past this bucket
         self.last_in[:n] = upload([length - 1 for length in lengths], torch.long, self.device)
         if not self.buckets:

@@ -196,6 +196,27 @@ class GPT(nn.Module):
         audio_emb = self.audio_embedding(start_audio, torch.zeros_like(start_audio))
         return torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb], dim=1)
 
+    def prompts(
+        self, cond_latents: torch.Tensor, text_ids: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """`prompt` for a batch of texts of different lengths in a few kernels: latents [B, 32, dim],
+        right-padded ids [B, T] of which row b has lengths[b] -> [B, 32 + T + 3, dim], row b's
+        prompt in its first 32 + lengths[b] + 3 positions (as `prompt` makes it) and the padding
+        past it unspecified (a right-padded prefill never lets real positions see it)."""
+        b, t = text_ids.shape
+        rows = torch.arange(b, device=text_ids.device)
+        a = self.args
+        text = torch.full((b, t + 2), a.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device)
+        text[:, 1 : t + 1] = text_ids
+        text[rows, lengths + 1] = a.gpt_stop_text_token  # [START] ids [STOP] (pads after)
+        positions = torch.arange(t + 2, device=text.device)
+        text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
+        start = torch.full((1, 1), a.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device)
+        audio_emb = self.audio_embedding(start, torch.zeros_like(start))  # [1, 1, dim]
+        out = torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb.expand(b, 1, -1)], dim=1)
+        out[rows, cond_latents.shape[1] + lengths + 2] = audio_emb[0, 0]  # each row's own end
+        return out
+
     def audio_embedding(self, codes: torch.Tensor, audio_pos: torch.Tensor) -> torch.Tensor:
         """Codes [B, T] at audio positions [B, T] (0 = the start token) -> [B, T, dim]"""
         return self.mel_embedding(codes) + self.mel_pos_embedding(audio_pos)
