@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--batches", default="1,2,4,8,16,32,64")
     parser.add_argument("--attend", type=int, default=256)
     parser.add_argument("--sweep-linears", action="store_true", help="time every linear configuration")
+    parser.add_argument("--steps-only", action="store_true", help="skip the linears' and attention's tables")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from step_profile import kernel_table
@@ -111,7 +112,7 @@ def main() -> None:
         )
         best: dict[tuple[int, int], tuple[float, tuple[int, int, int, int]]] = {}
         layers = len(blocks)
-        for name, layer_of, kw_of, eager in cases:
+        for name, layer_of, kw_of, eager in [] if args.steps_only else cases:
             n, k = layer_of(blocks[0]).weight.shape
             x = torch.randn(1, k, device="cuda", dtype=dtype)
             r = torch.randn(1, n, device="cuda", dtype=dtype)
@@ -139,6 +140,11 @@ def main() -> None:
             x16 = torch.randn(16, k, device="cuda", dtype=dtype)
             r16 = torch.randn(16, n, device="cuda", dtype=dtype)
             us_1 = graphed_us(functools.partial(all_layers, layer_of, kw_of, x, r), calls=1) / layers
+            fused_decode.PDL = False
+            row["without_pdl_us"] = (
+                graphed_us(functools.partial(all_layers, layer_of, kw_of, x, r), calls=1) / layers
+            )
+            fused_decode.PDL = None
             row["best"] = {"config": best[(n, k)][1], "us": us_1,
                            "us_16_rows": graphed_us(functools.partial(all_layers, layer_of, kw_of, x16, r16), calls=1) / layers,  # noqa: E501
                            "cublas_us_16_rows": graphed_us(functools.partial(all_eager, eager, x16, r16), calls=1) / layers}  # fmt: skip # noqa: E501
@@ -151,7 +157,9 @@ def main() -> None:
         heads = gpt.args.gpt_n_heads
         attn = blocks[0].attn
         attend_best: dict[tuple[int, int], tuple[float, tuple[int, int]]] = {}
-        for b, p in ((1, 150), (1, 255), (1, 600), (16, 150), (32, 150), (64, 150)):
+        for b, p in (
+            [] if args.steps_only else ((1, 150), (1, 255), (1, 600), (16, 150), (32, 150), (64, 150))
+        ):
             cache = gpt.new_cache(b, 1039, dtype, torch.device("cuda"))
             kv = cache.kv[0]
             qkv = torch.randn(b, 3 * dim, device="cuda", dtype=dtype)
@@ -176,11 +184,41 @@ def main() -> None:
             report["attention"].append(row)
             print(json.dumps(row), flush=True)
             del cache
-        fused_decode.ATTEND_CONFIG = attend_best[(1, 150)][1]  # the standard workload's length
+        if attend_best:
+            fused_decode.ATTEND_CONFIG = attend_best[(1, 150)][1]  # the standard workload's length
         report["attend_chosen"] = fused_decode.ATTEND_CONFIG
         print("attention config", fused_decode.ATTEND_CONFIG, flush=True)
 
+        # --- the sampler: torch's ~100 kernels against the one kernel ---------------------------------
+        from xtts_server.engine import fused_sampler
+        from xtts_server.engine.sampler import RowParams, choose_codes
+
+        report["sampler"] = []
+        for b in (1, 16, 64):
+            params = RowParams(b, torch.device("cuda"))
+            params.temperature.fill_(0.75)
+            params.top_k.fill_(50)
+            params.top_p.fill_(0.85)
+            params.repetition_penalty.fill_(5.0)
+            params.do_sample.fill_(True)
+            logits = torch.randn(b, 1026, device="cuda") * 3
+            seen = torch.rand(b, 1026, device="cuda") < 0.05
+            step = torch.full((b,), 10, device="cuda")
+            row = {"batch": b}
+            for name, choose in (("torch_us", choose_codes), ("fused_us", fused_sampler.choose_codes)):
+                row[name] = graphed_us(functools.partial(choose, logits, seen, step, params, 1025))
+            report["sampler"].append(row)
+            print(json.dumps(row), flush=True)
+
         # --- whole decode steps ------------------------------------------------------------------------
+        # unfused: the model's modules (cuBLAS, SDPA) and the torch sampler; fused: + the fused
+        # blocks and head; +sampler: + the one-kernel sampler; +pdl: + programmatic dependent launch.
+        variants = {
+            "unfused": (False, False, False),
+            "fused": (True, False, False),
+            "fused+sampler": (True, True, False),
+            "fused+sampler+pdl": (True, True, True),
+        }
         batches = [int(b) for b in args.batches.split(",")]
         config = RunnerConfig.default(max(batches), 602, 32 + 402 + 3, cuda_graphs=True,
                                       fused_batches=max(batches))  # fmt: skip
@@ -188,12 +226,15 @@ def main() -> None:
         assert runner.graphs is not None
         runner.pos.fill_(args.attend - 1)
         for b in batches:
-            for fused in (False, True):
-                runner.config = dataclasses.replace(config, fused_batches=b if fused else 0)
+            for variant, (fused, sampler, pdl) in variants.items():
+                runner.config = dataclasses.replace(
+                    config, fused_batches=b if fused else 0, fused_sampler=sampler
+                )
+                fused_decode.PDL = pdl
                 fn = runner._decode_fn(b, args.attend)
                 table = kernel_table(fn)
                 runner.pos.fill_(args.attend - 1)
-                key = ("decode", b, args.attend, fused)
+                key = ("decode", b, args.attend, variant)
                 runner.graphs.capture(key, fn)
                 graph = runner.graphs.graphs[key][0]
                 graph.replay()
@@ -204,12 +245,13 @@ def main() -> None:
                     graph.replay()
                 torch.cuda.synchronize()
                 ms = (time.perf_counter() - t) / 100 * 1e3
-                row = {"batch": b, "fused": fused, "step_ms": ms, **table}
+                row = {"batch": b, "variant": variant, "step_ms": ms, **table}
                 report["steps"].append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "top"}), flush=True)
                 if b == 1:
                     for kt in table["top"][:8]:
                         print(f"    {kt['count']:4d} {kt['us']:9.1f} us  {kt['name']}")
+        fused_decode.PDL = None
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

@@ -58,6 +58,8 @@ class EngineConfig:
     # Decode batches up to this size run the fused Triton step; None: 16 on a GPU in half precision
     # when Triton is installed, else 0 (off).
     fused_batches: int | None = None
+    # Choose codes in one Triton kernel (`engine.fused_sampler`); None: on a GPU with Triton.
+    fused_sampler: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,11 @@ def default_fused_batches(model: XTTSModel, device: torch.device) -> int:
     precision (where it was faster than the library kernels on an H200: BENCHMARKS.md), none in
     float32 (the parity path) or without Triton."""
     half = model.gpt.text_embedding.weight.dtype in (torch.float16, torch.bfloat16)
-    if device.type != "cuda" or not half or importlib.util.find_spec("triton") is None:
-        return 0
-    return 16
+    return 16 if half and _triton_on_gpu(device) else 0
+
+
+def _triton_on_gpu(device: torch.device) -> bool:
+    return device.type == "cuda" and importlib.util.find_spec("triton") is not None
 
 
 class Engine:
@@ -132,9 +136,10 @@ class Engine:
         self.max_new = min(c.max_new_tokens, a.max_gen_audio_tokens)
         max_prompt = a.cond_latents + min(c.max_text_tokens, a.gpt_max_text_tokens) + 3
         fused = c.fused_batches if c.fused_batches is not None else default_fused_batches(model, self.device)
+        sampler = c.fused_sampler if c.fused_sampler is not None else _triton_on_gpu(self.device)
         self.runner = Runner(
             model,
-            RunnerConfig.default(c.slots, self.max_new, max_prompt, graphs, c.buckets, fused),
+            RunnerConfig.default(c.slots, self.max_new, max_prompt, graphs, c.buckets, fused, sampler),
             self.device,
         )
         self.stop_code = a.gpt_stop_audio_token

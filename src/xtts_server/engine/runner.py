@@ -22,6 +22,7 @@ import functools
 import gc
 import logging
 import time
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,13 @@ logger = logging.getLogger(__name__)
 def upload(values: Sequence[int] | Sequence[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A small host list on the device without waiting for the GPU (see `to_device`)."""
     return to_device(torch.tensor(values, dtype=dtype), device)
+
+
+def fused_sampler() -> types.ModuleType:
+    """`engine.fused_sampler`, imported when used (it needs Triton)."""
+    from xtts_server.engine import fused_sampler
+
+    return fused_sampler
 
 
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
@@ -62,6 +70,8 @@ class RunnerConfig:
     cuda_graphs: bool
     # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
     fused_batches: int = 0
+    # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
+    fused_sampler: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
@@ -86,6 +96,7 @@ class RunnerConfig:
         cuda_graphs: bool,
         buckets: bool | None = None,
         fused_batches: int = 0,
+        fused_sampler: bool = False,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -105,6 +116,7 @@ class RunnerConfig:
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
+            fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
 
@@ -185,13 +197,22 @@ class Runner:
         rows = torch.arange(b, device=self.device)
         params = self.params.rows(0, b)
         fused = self._fused(b)
+        c = self.config
 
         def step() -> torch.Tensor:
             k = self.step[:b]
             emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
             hidden = gpt.decode(emb, self.pos[:b], self.cache, s, fused=fused)  # [b, dim]
             latent = gpt.latents(hidden)
-            code = choose_codes(gpt.logits(latent).float(), self.seen[:b], k, params, self.stop)
+            logits = gpt.logits(latent, fused=fused)  # [b, vocab] in the model's dtype
+            if c.fused_sampler:  # the lines below, in one kernel
+                fused_sampler().choose_and_advance(
+                    logits, latent, seen=self.seen[:b], step=k, pos=self.pos[:b], codes=self.codes[:b],
+                    hist=self.hist, params=params, stop_token=self.stop, max_new=c.max_new,
+                    last_pos=c.seq_len - 1,
+                )  # fmt: skip
+                return self.codes[:b]
+            code = choose_codes(logits.float(), self.seen[:b], k, params, self.stop)
             self.hist[rows, k.clamp(max=self.config.max_new)] = latent
             self.seen.index_put_((rows, code), self._true)  # a device scalar: no host copy in a graph
             self.codes[:b] = code
@@ -263,9 +284,8 @@ class Runner:
         self.seen[first_row:hi, 1] = True
         self.seen[first_row:hi, self.gpt.args.gpt_start_audio_token] = True
         zero = torch.zeros(n, dtype=torch.long, device=self.device)
-        code = choose_codes(
-            logits[:n], self.seen[first_row:hi], zero, self.params.rows(first_row, hi), self.stop
-        )
+        choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
+        code = choose(logits[:n], self.seen[first_row:hi], zero, self.params.rows(first_row, hi), self.stop)
         self.hist[first_row:hi, 0] = latent[:n]
         self.seen[torch.arange(first_row, hi, device=self.device), code] = True
         self.codes[first_row:hi] = code

@@ -18,13 +18,19 @@ Batch invariance: a row's result never depends on the other rows or on the batch
 16-row tiles, a block configuration chosen by the weight's shape alone, no split reductions), so a
 stream decodes the same codes alone or in any batch.
 
+Programmatic dependent launch (Hopper and later): each kernel lets the next one start at once and
+loads its first weight tile (attention: the cached keys and values) before it waits for the
+previous kernel's output, so the weight reads of one kernel overlap the end of the one before.
+
 Needs Triton (bundled with CUDA builds of torch). With TRITON_INTERPRET=1 the same kernels run on
 the CPU, which is how the CPU test suite checks them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -37,6 +43,35 @@ if TYPE_CHECKING:
 # Rows per tile: the smallest tensor-core tile. Fixed for every batch size (batch invariance).
 BLOCK_M = 16
 
+# Programmatic dependent launch: None = where the GPU has it (compute capability 9 and later);
+# False turns it off (benchmarks compare).
+PDL: bool | None = None
+
+
+@functools.cache
+def _has_pdl(device: torch.device) -> bool:
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    return device.type == "cuda" and not interpreted and torch.cuda.get_device_capability(device)[0] >= 9
+
+
+def pdl(device: torch.device) -> bool:
+    """Whether kernels on `device` launch with programmatic dependent launch (`_gdc`)."""
+    return _has_pdl(device) if PDL is None else PDL and _has_pdl(device)
+
+
+def _launch(device: torch.device) -> dict[str, bool]:
+    return {"launch_pdl": True} if pdl(device) else {}
+
+
+@triton.jit
+def _gdc():
+    """Programmatic dependent launch (Hopper and later; `pdl()`): let the next kernel start now,
+    then wait until the previous one has finished and its writes are visible. A kernel launched
+    so may overlap the kernels before it: before this call it reads only what no kernel of this
+    step writes (weights, and cache positions written by earlier steps), and it writes nothing."""
+    tl.extra.cuda.gdc_launch_dependents()
+    tl.extra.cuda.gdc_wait()
+
 
 @triton.jit
 def _linear_kernel(
@@ -44,6 +79,7 @@ def _linear_kernel(
     M, N, K, stride_x, stride_w, stride_res, stride_out, eps,
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
+    PDL: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (LN(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]."""
     pid_n = tl.program_id(0)
@@ -53,6 +89,12 @@ def _linear_kernel(
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
+    # [BLOCK_K, BLOCK_N] tiles of w^T: w is [N, K] row-major (nn.Linear's layout). The first is
+    # loaded before waiting for the previous kernel: weights are never written (see `_gdc`).
+    w_tile = w_ptr + rn[None, :] * stride_w + rk[:, None]
+    w = tl.load(w_tile, mask=n_ok[None, :] & (rk < K)[:, None], other=0.0)
+    if PDL:
+        _gdc()
     x_rows = x_ptr + rm[:, None] * stride_x
     if LN:
         # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
@@ -72,13 +114,11 @@ def _linear_kernel(
             gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             xk = (xk.to(tl.float32) - mean[:, None]) * rstd[:, None] * gamma[None, :] + beta[None, :]
-        # [BLOCK_K, BLOCK_N] tile of w^T: w is [N, K] row-major (nn.Linear's layout)
-        w_ok = n_ok[None, :] & k_ok[:, None]
-        w = tl.load(w_ptr + rn[None, :] * stride_w + kk[:, None], mask=w_ok, other=0.0)
         if IEEE:  # float32 weights: full precision, not TF32
             acc += tl.dot(xk.to(w.dtype), w, input_precision="ieee")
         else:
             acc += tl.dot(xk.to(w.dtype), w)
+        w = tl.load(w_tile + k0 + BLOCK_K, mask=n_ok[None, :] & (kk + BLOCK_K < K)[:, None], other=0.0)
     out_ty = out_ptr.dtype.element_ty
     y = acc + tl.load(b_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
     y = y.to(out_ty).to(tl.float32)  # the unfused linear's output is rounded to the dtype here
@@ -96,7 +136,7 @@ def _linear_kernel(
 def _attend_kernel(
     qkv_ptr, kv_ptr, pos_ptr, out_ptr, part_ptr, count_ptr,
     C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
-    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr,
+    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     """Decode attention of (row b, head h) over positions [0, p], p the row's position, split in
     chunks of CHUNK positions, one program each (program j: chunk j, if the row has one): a
@@ -110,23 +150,27 @@ def _attend_kernel(
     b = tl.program_id(0)
     h = tl.program_id(1)
     j = tl.program_id(2)
+    # Positions are set between steps, and the cached keys and values before p by earlier steps:
+    # both are read before waiting for this step's qkv (`_gdc`).
     p = tl.load(pos_ptr + b)
     n = p // CHUNK + 1  # chunks of this row
+    d = tl.arange(0, D)
+    keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
+    values = keys + stride_kv_j
+    s = j * CHUNK + tl.arange(0, CHUNK)
+    cached = (s < p)[:, None]
+    k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+    v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+    if PDL:
+        _gdc()
     if j < n:
-        d = tl.arange(0, D)
         qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
         q = tl.load(qkv).to(tl.float32)
         k_new = tl.load(qkv + C)
         v_new = tl.load(qkv + 2 * C)
-        keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
-        values = keys + stride_kv_j
         if j == n - 1:
             tl.store(keys + p * stride_kv_s + d, k_new)
             tl.store(values + p * stride_kv_s + d, v_new)
-        s = j * CHUNK + tl.arange(0, CHUNK)
-        cached = (s < p)[:, None]
-        k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
-        v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
         new = (s == p)[:, None]
         k = tl.where(new, k_new.to(tl.float32)[None, :], k)
         v = tl.where(new, v_new.to(tl.float32)[None, :], v)
@@ -168,6 +212,7 @@ _CONFIGS.update(
         (1024, 1024): (16, 512, 4, 3),  # attention's output projection
         (4096, 1024): (32, 1024, 4, 2),  # MLP in
         (1024, 4096): (16, 512, 4, 3),  # MLP out
+        (1026, 1024): (16, 1024, 4, 2),  # the audio-code head (not measured: as qkv, 64 programs)
     }
 )
 _DEFAULT_CONFIG = (32, 256, 4, 3)
@@ -198,7 +243,7 @@ def linear(
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), eps,
         LN=norm is not None, GELU=gelu, RESIDUAL=residual is not None, IEEE=w.dtype == torch.float32,
         BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k, K_ROW=triton.next_power_of_2(k),
-        num_warps=warps, num_stages=stages,
+        PDL=pdl(x.device), num_warps=warps, num_stages=stages, **_launch(x.device),
     )  # fmt: skip
     return out
 
@@ -233,7 +278,8 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
     _attend_kernel[(b, heads, splits)](
         qkv, kv, pos, out, part, counters,
         c, heads, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
-        1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits), num_warps=warps,
+        1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits),
+        PDL=pdl(qkv.device), num_warps=warps, **_launch(qkv.device),
     )  # fmt: skip
     return out
 

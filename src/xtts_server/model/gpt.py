@@ -293,5 +293,11 @@ class GPT(nn.Module):
         """The vocoder's input: the release applies final_norm after ln_f (two LayerNorms in a row)."""
         return self.final_norm(hidden)
 
-    def logits(self, latents: torch.Tensor) -> torch.Tensor:
+    def logits(self, latents: torch.Tensor, fused: bool = False) -> torch.Tensor:
+        """Latents [B, dim] or [B, T, dim] -> logits over the audio codes; fused (rows [B, dim]):
+        by `fused_decode.linear`, as the fused decode step's other linears."""
+        if fused:
+            from xtts_server.model import fused_decode
+
+            return fused_decode.linear(latents, self.mel_head)
         return self.mel_head(latents)

@@ -1,0 +1,162 @@
+"""`sampler.choose_codes` and the step's bookkeeping in one Triton kernel, one program per row.
+
+Why: in torch the sampler is ~100 small kernels a step (two sorts of [B, 1026], softmaxes, scans,
+the noise hash, gathers and scatters) and the bookkeeping after it a dozen more: about 0.2 ms on an
+H200, as much as a sixth of a decode step at batch 1. Here a row's 1026 logits fit one block.
+
+Same pipeline and parameters as `choose_codes` (HF's order: repetition penalty, min-new-tokens stop
+mask, temperature, top-k, top-p, then argmax or the exponential race with the same counter-based
+noise), so it picks the same codes, with two differences that only matter on exact ties:
+top-p keeps every code whose value equals the smallest kept value, where a sort-and-scatter keeps
+an arbitrary subset of such ties (torch's sort is not stable on CUDA); and probability masses and
+softmaxes accumulate in another order than torch's, so a cut or a draw within rounding of a tie can
+differ. A row's code depends on its own inputs only (batch invariance).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from xtts_server.engine.sampler import RowParams
+
+
+@triton.jit
+def _pcg(x):
+    """PCG-RXS-M-XS of 32-bit values held in int64, as `sampler._pcg`."""
+    state = (x * 747796405 + 2891336453) & 0xFFFFFFFF
+    word = ((state >> ((state >> 28) + 4)) ^ state) * 277803737 & 0xFFFFFFFF
+    return (word >> 22) ^ word
+
+
+@triton.jit
+def _choose_kernel(
+    logits_ptr, seen_ptr, step_ptr, pos_ptr, codes_ptr, latent_ptr, hist_ptr,
+    temperature_ptr, top_k_ptr, top_p_ptr, penalty_ptr, do_sample_ptr, seed_ptr, min_new_ptr,
+    V, DIM, stride_logits, stride_seen, stride_latent, stride_hist_row, stride_hist_step,
+    stop, max_new, last_pos,
+    BLOCK: tl.constexpr, BLOCK_DIM: tl.constexpr, ADVANCE: tl.constexpr,
+):  # fmt: skip
+    r = tl.program_id(0)
+    i = tl.arange(0, BLOCK)
+    valid = i < V
+    neg_inf = float("-inf")
+    x = tl.load(logits_ptr + r * stride_logits + i, mask=valid, other=neg_inf).to(tl.float32)
+    seen_row = seen_ptr + r * stride_seen
+    seen = tl.load(seen_row + i, mask=valid, other=0) != 0
+    # Repetition penalty on seen codes, then the stop code barred before min_new codes.
+    penalty = tl.load(penalty_ptr + r)
+    x = tl.where(seen, tl.where(x < 0, x * penalty, tl.math.div_rn(x, penalty)), x)
+    k = tl.load(step_ptr + r)
+    x = tl.where((i == stop) & (k < tl.load(min_new_ptr + r)), neg_inf, x)
+    greedy = tl.argmax(x, axis=0)  # the first of equal maxima, as torch
+
+    scaled = tl.math.div_rn(x, tl.load(temperature_ptr + r))  # padding stays -inf
+    # Selections by value, as binary searches over an order-preserving integer image of the values
+    # (a sort of 2048 lanes is several times slower in Triton's interpreter, which CI runs).
+    bits = scaled.to(tl.int32, bitcast=True).to(tl.int64)
+    key = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # float order (sign-magnitude to two's complement)
+    key = tl.where(valid, key, -(1 << 40))  # the padding below everything
+    lo0 = tl.min(tl.where(valid, key, 1 << 40), axis=0)
+    hi0 = tl.max(key, axis=0)
+    # top-k (0 = off): keep values >= the k-th largest, the largest T with #(key >= T) >= k.
+    top_k = tl.load(top_k_ptr + r)
+    lo, hi = lo0, hi0
+    for _ in range(33):  # the key range is < 2**33
+        mid = lo + (hi - lo + 1) // 2
+        ok = tl.sum((key >= mid).to(tl.int32), axis=0) >= top_k
+        lo, hi = tl.where(ok, mid, lo), tl.where(ok, hi, mid - 1)
+    kth = tl.where(top_k > 0, lo, lo0)
+    # top-p: HF drops the ascending prefix whose cumulative probability is <= 1 - top_p, the
+    # largest never: what is left is every value >= S, the smallest with P(key <= S) > 1 - top_p.
+    e = tl.where(key >= kth, tl.exp(scaled - tl.max(scaled, axis=0)), 0.0)
+    probs = tl.math.div_rn(e, tl.sum(e, axis=0))
+    below = 1 - tl.load(top_p_ptr + r)
+    lo, hi = lo0, hi0
+    for _ in range(33):
+        mid = lo + (hi - lo) // 2
+        ok = tl.sum(tl.where(key <= mid, probs, 0.0), axis=0) > below
+        lo, hi = tl.where(ok, lo, mid + 1), tl.where(ok, mid, hi)
+    kept = tl.where((key >= kth) & (key >= lo), scaled, neg_inf)
+
+    # The draw: argmax of p / E, E ~ Exp(1) hashed from (seed, step, code) as `exponential_noise`.
+    e = tl.exp(kept - tl.max(kept, axis=0))
+    probs = tl.math.div_rn(e, tl.sum(e, axis=0))
+    row_hash = _pcg((tl.load(seed_ptr + r) + _pcg(k & 0xFFFFFFFF)) & 0xFFFFFFFF)
+    bits = _pcg(row_hash ^ (i.to(tl.int64) * 0x9E3779B1 & 0xFFFFFFFF))
+    uniform = (bits.to(tl.float64) + 0.5) * (1.0 / 4294967296.0)
+    noise = (-tl.log(uniform)).to(tl.float32)
+    drawn = tl.argmax(tl.math.div_rn(probs, noise), axis=0)
+    code = tl.where(tl.load(do_sample_ptr + r) != 0, drawn, greedy).to(tl.int64)
+    tl.store(codes_ptr + r, code)
+
+    if ADVANCE:  # the step's bookkeeping (Runner._decode_fn's unfused lines)
+        tl.store(seen_row + code, 1)
+        tl.store(step_ptr + r, tl.minimum(k + 1, max_new))
+        tl.store(pos_ptr + r, tl.minimum(tl.load(pos_ptr + r) + 1, last_pos))
+        d = tl.arange(0, BLOCK_DIM)
+        latent = tl.load(latent_ptr + r * stride_latent + d, mask=d < DIM)
+        at = hist_ptr + r * stride_hist_row + tl.minimum(k, max_new) * stride_hist_step
+        tl.store(at + d, latent, mask=d < DIM)
+
+
+def _launch(
+    logits: torch.Tensor,
+    seen: torch.Tensor,
+    step: torch.Tensor,
+    params: RowParams,
+    stop: int,
+    codes: torch.Tensor,
+    advance: tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int] | None,
+) -> None:
+    b, vocab = logits.shape
+    assert logits.stride(1) == 1 and seen.stride(1) == 1 and seen.dtype == torch.bool
+    seen8 = seen.view(torch.uint8)  # same bytes; stored as 1 for True
+    p = params
+    if advance is None:
+        pos, latent, hist, max_new, last_pos = step, logits, logits, 0, 0  # unused
+        dim, strides = 1, (0, 0, 0)
+    else:
+        pos, latent, hist, max_new, last_pos = advance
+        dim = latent.shape[1]
+        strides = (latent.stride(0), hist.stride(0), hist.stride(1))
+    _choose_kernel[(b,)](
+        logits, seen8, step, pos, codes, latent, hist,
+        p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.do_sample.view(torch.uint8), p.seed,
+        p.min_new,
+        vocab, dim, logits.stride(0), seen8.stride(0), *strides, stop, max_new, last_pos,
+        BLOCK=triton.next_power_of_2(vocab), BLOCK_DIM=triton.next_power_of_2(dim),
+        ADVANCE=advance is not None, num_warps=4,
+    )  # fmt: skip
+
+
+def choose_codes(
+    logits: torch.Tensor, seen: torch.Tensor, step: torch.Tensor, p: RowParams, stop_token: int
+) -> torch.Tensor:
+    """As `sampler.choose_codes` (logits [B, V], seen [B, V] bool, step [B], the B rows'
+    parameters) -> codes [B]; reads only."""
+    codes = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
+    _launch(logits, seen, step, p, stop_token, codes, None)
+    return codes
+
+
+def choose_and_advance(
+    logits: torch.Tensor,
+    latent: torch.Tensor,
+    *,
+    seen: torch.Tensor,
+    step: torch.Tensor,
+    pos: torch.Tensor,
+    codes: torch.Tensor,
+    hist: torch.Tensor,
+    params: RowParams,
+    stop_token: int,
+    max_new: int,
+    last_pos: int,
+) -> None:
+    """A decode step's end for rows [0, B): choose each row's code from logits [B, V] (at step
+    `step`), then, as the runner's unfused step does: codes[r] = code, seen[r, code] = True,
+    hist[r, min(step, max_new)] = latent[r], step += 1 (at most max_new), pos += 1 (at most
+    last_pos). seen, step, pos, codes: the rows' [B, ...] views of the runner's state."""
+    _launch(logits, seen, step, params, stop_token, codes, (pos, latent, hist, max_new, last_pos))
