@@ -19,8 +19,8 @@ Batch invariance: a row's result never depends on the other rows or on the batch
 stream decodes the same codes alone or in any batch.
 
 Programmatic dependent launch (Hopper and later): each kernel lets the next one start at once and
-loads its first weight tile (attention: the cached keys and values) before it waits for the
-previous kernel's output, so the weight reads of one kernel overlap the end of the one before.
+starts its weights towards L2 (attention: loads the cached keys and values) before it waits for
+the previous kernel's output, so the weight reads of one kernel overlap the end of the one before.
 
 Needs Triton (bundled with CUDA builds of torch). With TRITON_INTERPRET=1 the same kernels run on
 the CPU, which is how the CPU test suite checks them.
@@ -74,12 +74,25 @@ def _gdc():
 
 
 @triton.jit
+def _prefetch_l2(ptrs, nbytes):
+    """Bulk-prefetch nbytes (a multiple of 16) from each 16-byte-aligned address into L2 (sm_90)."""
+    tl.inline_asm_elementwise(
+        "cp.async.bulk.prefetch.L2.global [$1], $2;\n\tmov.u32 $0, 0;",
+        "=r,l,r",
+        [ptrs, tl.full(ptrs.shape, nbytes, tl.int32)],
+        dtype=tl.int32,
+        is_pure=False,
+        pack=1,
+    )
+
+
+@triton.jit
 def _linear_kernel(
     x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, out_ptr,
     M, N, K, stride_x, stride_w, stride_res, stride_out, eps,
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
-    PDL: tl.constexpr,
+    W_BYTES: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (LN(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]."""
     pid_n = tl.program_id(0)
@@ -89,11 +102,10 @@ def _linear_kernel(
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
-    # [BLOCK_K, BLOCK_N] tiles of w^T: w is [N, K] row-major (nn.Linear's layout). The first is
-    # loaded before waiting for the previous kernel: weights are never written (see `_gdc`).
-    w_tile = w_ptr + rn[None, :] * stride_w + rk[:, None]
-    w = tl.load(w_tile, mask=n_ok[None, :] & (rk < K)[:, None], other=0.0)
     if PDL:
+        # Start this CTA's weight rows towards L2 before waiting for the previous kernel (weights
+        # are never written: see `_gdc`); the loop below then reads them from L2.
+        _prefetch_l2(w_ptr + tl.minimum(rn, N - 1).to(tl.int64) * stride_w, K * W_BYTES)
         _gdc()
     x_rows = x_ptr + rm[:, None] * stride_x
     if LN:
@@ -114,11 +126,13 @@ def _linear_kernel(
             gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             xk = (xk.to(tl.float32) - mean[:, None]) * rstd[:, None] * gamma[None, :] + beta[None, :]
+        # [BLOCK_K, BLOCK_N] tile of w^T: w is [N, K] row-major (nn.Linear's layout)
+        w_ok = n_ok[None, :] & k_ok[:, None]
+        w = tl.load(w_ptr + rn[None, :] * stride_w + kk[:, None], mask=w_ok, other=0.0)
         if IEEE:  # float32 weights: full precision, not TF32
             acc += tl.dot(xk.to(w.dtype), w, input_precision="ieee")
         else:
             acc += tl.dot(xk.to(w.dtype), w)
-        w = tl.load(w_tile + k0 + BLOCK_K, mask=n_ok[None, :] & (kk + BLOCK_K < K)[:, None], other=0.0)
     out_ty = out_ptr.dtype.element_ty
     y = acc + tl.load(b_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
     y = y.to(out_ty).to(tl.float32)  # the unfused linear's output is rounded to the dtype here
@@ -243,7 +257,7 @@ def linear(
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), eps,
         LN=norm is not None, GELU=gelu, RESIDUAL=residual is not None, IEEE=w.dtype == torch.float32,
         BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k, K_ROW=triton.next_power_of_2(k),
-        PDL=pdl(x.device), num_warps=warps, num_stages=stages, **_launch(x.device),
+        W_BYTES=w.element_size(), PDL=pdl(x.device), num_warps=warps, num_stages=stages, **_launch(x.device),
     )  # fmt: skip
     return out
 
