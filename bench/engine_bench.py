@@ -140,7 +140,6 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
-    parser.add_argument("--no-pdl", action="store_true", help="fused kernels without dependent launch")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from xtts_server import XTTS
@@ -152,10 +151,6 @@ def main() -> None:
     tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
     if args.vocoder_dtype:
         tts.model.hifigan_decoder.to(getattr(torch, args.vocoder_dtype))
-    if args.no_pdl:
-        from xtts_server.model import fused_decode
-
-        fused_decode.PDL = False
     voice = tts.studio_voice(STUDIO_VOICE)
     base = torch.cuda.memory_allocated()
     engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
@@ -168,7 +163,6 @@ def main() -> None:
         "torch": torch.__version__,
         "dtype": args.dtype,
         "vocoder_dtype": args.vocoder_dtype or args.dtype,
-        "pdl": not args.no_pdl,
         "slots": args.slots,
         "tokens": TOKENS,
         "chunk": CHUNK,

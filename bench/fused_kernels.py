@@ -102,15 +102,13 @@ def main() -> None:
             []
             if not args.sweep_linears
             else [
-                (bn, bk, warps, stages)
-                for bn in (16, 32, 64)
-                for bk in (128, 256, 512, 1024)
-                for warps in (4, 8)
-                for stages in (2, 3)
-                if bn * bk <= 32768
+                (bn, bk, 4, 2 if bk == 1024 else 3, split)
+                for bn in (16, 32)
+                for bk in (256, 512, 1024)
+                for split in (1, 2, 4)
             ]
         )
-        best: dict[tuple[int, int], tuple[float, tuple[int, int, int, int]]] = {}
+        best: dict[tuple[int, int], tuple[float, tuple[int, int, int, int, int]]] = {}
         layers = len(blocks)
         for name, layer_of, kw_of, eager in [] if args.steps_only else cases:
             n, k = layer_of(blocks[0]).weight.shape
@@ -140,11 +138,6 @@ def main() -> None:
             x16 = torch.randn(16, k, device="cuda", dtype=dtype)
             r16 = torch.randn(16, n, device="cuda", dtype=dtype)
             us_1 = graphed_us(functools.partial(all_layers, layer_of, kw_of, x, r), calls=1) / layers
-            fused_decode.PDL = False
-            row["without_pdl_us"] = (
-                graphed_us(functools.partial(all_layers, layer_of, kw_of, x, r), calls=1) / layers
-            )
-            fused_decode.PDL = None
             row["best"] = {"config": best[(n, k)][1], "us": us_1,
                            "us_16_rows": graphed_us(functools.partial(all_layers, layer_of, kw_of, x16, r16), calls=1) / layers,  # noqa: E501
                            "cublas_us_16_rows": graphed_us(functools.partial(all_eager, eager, x16, r16), calls=1) / layers}  # fmt: skip # noqa: E501
@@ -212,12 +205,11 @@ def main() -> None:
 
         # --- whole decode steps ------------------------------------------------------------------------
         # unfused: the model's modules (cuBLAS, SDPA) and the torch sampler; fused: + the fused
-        # blocks and head; +sampler: + the one-kernel sampler; +pdl: + programmatic dependent launch.
+        # blocks and head; +sampler: + the one-kernel sampler.
         variants = {
-            "unfused": (False, False, False),
-            "fused": (True, False, False),
-            "fused+sampler": (True, True, False),
-            "fused+sampler+pdl": (True, True, True),
+            "unfused": (False, False),
+            "fused": (True, False),
+            "fused+sampler": (True, True),
         }
         batches = [int(b) for b in args.batches.split(",")]
         config = RunnerConfig.default(max(batches), 602, 32 + 402 + 3, cuda_graphs=True,
@@ -226,11 +218,10 @@ def main() -> None:
         assert runner.graphs is not None
         runner.pos.fill_(args.attend - 1)
         for b in batches:
-            for variant, (fused, sampler, pdl) in variants.items():
+            for variant, (fused, sampler) in variants.items():
                 runner.config = dataclasses.replace(
                     config, fused_batches=b if fused else 0, fused_sampler=sampler
                 )
-                fused_decode.PDL = pdl
                 fn = runner._decode_fn(b, args.attend)
                 table = kernel_table(fn)
                 runner.pos.fill_(args.attend - 1)
@@ -251,7 +242,6 @@ def main() -> None:
                 if b == 1:
                     for kt in table["top"][:8]:
                         print(f"    {kt['count']:4d} {kt['us']:9.1f} us  {kt['name']}")
-        fused_decode.PDL = None
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

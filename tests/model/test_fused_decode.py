@@ -58,6 +58,23 @@ def test_linear_with_layer_norm_gelu_and_residual(dtype: torch.dtype, m: int) ->
         _close(fused_decode.linear(x, linear, residual=res), res + linear(x), dtype)
 
 
+@pytest.mark.parametrize("split", [2, 3])
+def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) -> None:
+    # K in `split` ranges summed by the last program of each tile; 7 rows, masked edges in N and K.
+    k, n = 200, 72
+    linear, norm = _layers(k, n, torch.float16)
+    x = (torch.randn(7, k, device=DEVICE) * 3 + 1).to(torch.float16)
+    res = torch.randn(7, n, device=DEVICE).to(torch.float16)
+    monkeypatch.setitem(fused_decode._CONFIGS, (n, k), (16, 32, 4, 2, split))
+    with torch.inference_mode():
+        got = fused_decode.linear(x, linear, norm=norm, gelu=True)
+        _close(got, F.gelu(linear(norm(x)), approximate="tanh"), torch.float16)
+        _close(fused_decode.linear(x, linear, residual=res), res + linear(x), torch.float16)
+        assert torch.equal(fused_decode.linear(x, linear, norm=norm, gelu=True), got)  # deterministic
+        assert torch.equal(fused_decode.linear(x[2:3], linear, norm=norm, gelu=True)[0], got[2])
+    assert not fused_decode._TILE_COUNTERS[x.device].any()  # counters left at zero
+
+
 def test_rows_do_not_depend_on_the_batch() -> None:
     # Batch invariance: a row alone and the same row among others give the same bits.
     linear, norm = _layers(96, 160, torch.float16)

@@ -15,12 +15,8 @@ value the unfused path rounds to the model's dtype (LayerNorm output, linear out
 the residual add) is rounded here at the same place.
 
 Batch invariance: a row's result never depends on the other rows or on the batch size (fixed
-16-row tiles, a block configuration chosen by the weight's shape alone, no split reductions), so a
-stream decodes the same codes alone or in any batch.
-
-Programmatic dependent launch (Hopper and later): each kernel lets the next one start at once and
-starts its weights towards L2 (attention: loads the cached keys and values) before it waits for
-the previous kernel's output, so the weight reads of one kernel overlap the end of the one before.
+16-row tiles, a block configuration chosen by the weight's shape alone, split reductions combined
+in a fixed order), so a stream decodes the same codes alone or in any batch.
 
 Needs Triton (bundled with CUDA builds of torch). With TRITON_INTERPRET=1 the same kernels run on
 the CPU, which is how the CPU test suite checks them.
@@ -28,9 +24,7 @@ the CPU, which is how the CPU test suite checks them.
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -43,70 +37,30 @@ if TYPE_CHECKING:
 # Rows per tile: the smallest tensor-core tile. Fixed for every batch size (batch invariance).
 BLOCK_M = 16
 
-# Programmatic dependent launch: None = where the GPU has it (compute capability 9 and later);
-# False turns it off (benchmarks compare).
-PDL: bool | None = None
-
-
-@functools.cache
-def _has_pdl(device: torch.device) -> bool:
-    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
-    return device.type == "cuda" and not interpreted and torch.cuda.get_device_capability(device)[0] >= 9
-
-
-def pdl(device: torch.device) -> bool:
-    """Whether kernels on `device` launch with programmatic dependent launch (`_gdc`)."""
-    return _has_pdl(device) if PDL is None else PDL and _has_pdl(device)
-
-
-def _launch(device: torch.device) -> dict[str, bool]:
-    return {"launch_pdl": True} if pdl(device) else {}
-
-
-@triton.jit
-def _gdc():
-    """Programmatic dependent launch (Hopper and later; `pdl()`): let the next kernel start now,
-    then wait until the previous one has finished and its writes are visible. A kernel launched
-    so may overlap the kernels before it: before this call it reads only what no kernel of this
-    step writes (weights, and cache positions written by earlier steps), and it writes nothing."""
-    tl.extra.cuda.gdc_launch_dependents()
-    tl.extra.cuda.gdc_wait()
-
-
-@triton.jit
-def _prefetch_l2(ptrs, nbytes):
-    """Bulk-prefetch nbytes (a multiple of 16) from each 16-byte-aligned address into L2 (sm_90)."""
-    tl.inline_asm_elementwise(
-        "cp.async.bulk.prefetch.L2.global [$1], $2;\n\tmov.u32 $0, 0;",
-        "=r,l,r",
-        [ptrs, tl.full(ptrs.shape, nbytes, tl.int32)],
-        dtype=tl.int32,
-        is_pure=False,
-        pack=1,
-    )
-
 
 @triton.jit
 def _linear_kernel(
-    x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, out_ptr,
-    M, N, K, stride_x, stride_w, stride_res, stride_out, eps,
+    x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, out_ptr, part_ptr, count_ptr,
+    M, N, K, stride_x, stride_w, stride_res, stride_out, eps, k_split,
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
-    W_BYTES: tl.constexpr, PDL: tl.constexpr,
+    SPLIT_K: tl.constexpr,
 ):  # fmt: skip
-    """out[M, N] = (LN(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]."""
+    """out[M, N] = (LN(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N].
+
+    SPLIT_K > 1: program (n, m, s) sums K range [s * k_split, (s + 1) * k_split) (k_split a
+    multiple of BLOCK_K) into `part`; the last of a tile's SPLIT_K programs to finish (a counter
+    per tile, reset by it) adds the partial sums in split order and applies the epilogue. More
+    programs read the weights at once (a 1024 x 4096 matrix is 64 tiles of 16 columns: too few
+    to keep an H200's memory busy), and the fixed order keeps the result deterministic."""
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
+    pid_k = tl.program_id(2)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
-    if PDL:
-        # Start this CTA's weight rows towards L2 before waiting for the previous kernel (weights
-        # are never written: see `_gdc`); the loop below then reads them from L2.
-        _prefetch_l2(w_ptr + tl.minimum(rn, N - 1).to(tl.int64) * stride_w, K * W_BYTES)
-        _gdc()
     x_rows = x_ptr + rm[:, None] * stride_x
     if LN:
         # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
@@ -118,7 +72,8 @@ def _linear_kernel(
         centred = tl.where(ok, row - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / K + eps)
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
+    k_lo = pid_k * k_split
+    for k0 in range(k_lo, tl.minimum(k_lo + k_split, K), BLOCK_K):
         kk = k0 + rk
         k_ok = kk < K
         xk = tl.load(x_rows + kk[None, :], mask=m_ok[:, None] & k_ok[None, :], other=0.0)
@@ -133,6 +88,29 @@ def _linear_kernel(
             acc += tl.dot(xk.to(w.dtype), w, input_precision="ieee")
         else:
             acc += tl.dot(xk.to(w.dtype), w)
+    if SPLIT_K > 1:
+        tile = pid_m * tl.num_programs(0) + pid_n
+        parts = part_ptr + (tile * SPLIT_K) * BLOCK_M * BLOCK_N
+        inner = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
+        tl.store(parts + pid_k * BLOCK_M * BLOCK_N + inner, acc)
+        tl.debug_barrier()  # every thread's partial stored before the (releasing) count
+        if tl.atomic_add(count_ptr + tile, 1) == SPLIT_K - 1:  # acq_rel: the others' are visible
+            acc = tl.load(parts + inner, cache_modifier=".cg")
+            for j in tl.static_range(1, SPLIT_K):
+                acc += tl.load(parts + j * BLOCK_M * BLOCK_N + inner, cache_modifier=".cg")
+            tl.store(count_ptr + tile, 0)  # ready for the next kernel
+            _linear_epilogue(acc, b_ptr, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
+                             GELU, RESIDUAL)  # fmt: skip
+    else:
+        _linear_epilogue(acc, b_ptr, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
+                         GELU, RESIDUAL)  # fmt: skip
+
+
+@triton.jit
+def _linear_epilogue(
+    acc, b_ptr, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
+    GELU: tl.constexpr, RESIDUAL: tl.constexpr,
+):  # fmt: skip
     out_ty = out_ptr.dtype.element_ty
     y = acc + tl.load(b_ptr + rn, mask=n_ok, other=0.0).to(tl.float32)[None, :]
     y = y.to(out_ty).to(tl.float32)  # the unfused linear's output is rounded to the dtype here
@@ -150,7 +128,7 @@ def _linear_kernel(
 def _attend_kernel(
     qkv_ptr, kv_ptr, pos_ptr, out_ptr, part_ptr, count_ptr,
     C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
-    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr, PDL: tl.constexpr,
+    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr,
 ):  # fmt: skip
     """Decode attention of (row b, head h) over positions [0, p], p the row's position, split in
     chunks of CHUNK positions, one program each (program j: chunk j, if the row has one): a
@@ -164,27 +142,23 @@ def _attend_kernel(
     b = tl.program_id(0)
     h = tl.program_id(1)
     j = tl.program_id(2)
-    # Positions are set between steps, and the cached keys and values before p by earlier steps:
-    # both are read before waiting for this step's qkv (`_gdc`).
     p = tl.load(pos_ptr + b)
     n = p // CHUNK + 1  # chunks of this row
-    d = tl.arange(0, D)
-    keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
-    values = keys + stride_kv_j
-    s = j * CHUNK + tl.arange(0, CHUNK)
-    cached = (s < p)[:, None]
-    k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
-    v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
-    if PDL:
-        _gdc()
     if j < n:
+        d = tl.arange(0, D)
         qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
         q = tl.load(qkv).to(tl.float32)
         k_new = tl.load(qkv + C)
         v_new = tl.load(qkv + 2 * C)
+        keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
+        values = keys + stride_kv_j
         if j == n - 1:
             tl.store(keys + p * stride_kv_s + d, k_new)
             tl.store(values + p * stride_kv_s + d, v_new)
+        s = j * CHUNK + tl.arange(0, CHUNK)
+        cached = (s < p)[:, None]
+        k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+        v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
         new = (s == p)[:, None]
         k = tl.where(new, k_new.to(tl.float32)[None, :], k)
         v = tl.where(new, v_new.to(tl.float32)[None, :], v)
@@ -216,20 +190,23 @@ def _attend_kernel(
                 tl.store(count_ptr + head, 0)  # ready for the next layer
 
 
-# Block configuration by weight shape (N, K) -> (BLOCK_N, BLOCK_K, warps, stages). A function of
-# the shape alone, never of the batch (batch invariance).
-_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+# Block configuration by weight shape (N, K) -> (BLOCK_N, BLOCK_K, warps, stages, SPLIT_K). A
+# function of the shape alone, never of the batch (batch invariance).
+_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int, int]] = {}
 _CONFIGS.update(
     {
         # Measured on an H200 (bench/fused_kernels.py), fastest over the 30 layers' weights at one row.
-        (3072, 1024): (32, 1024, 4, 2),  # attention's qkv
-        (1024, 1024): (16, 512, 4, 3),  # attention's output projection
-        (4096, 1024): (32, 1024, 4, 2),  # MLP in
-        (1024, 4096): (16, 512, 4, 3),  # MLP out
-        (1026, 1024): (16, 1024, 4, 2),  # the audio-code head (not measured: as qkv, 64 programs)
+        (3072, 1024): (32, 1024, 4, 2, 1),  # attention's qkv
+        (1024, 1024): (16, 512, 4, 3, 1),  # attention's output projection
+        (4096, 1024): (32, 1024, 4, 2, 1),  # MLP in
+        (1024, 4096): (16, 512, 4, 3, 4),  # MLP out
+        (1026, 1024): (16, 1024, 4, 2, 1),  # the audio-code head (not measured: as qkv, 65 programs)
     }
 )
-_DEFAULT_CONFIG = (32, 256, 4, 3)
+_DEFAULT_CONFIG = (32, 256, 4, 3, 2)
+_COUNTER_SLOTS = 1 << 16
+# Per-tile counters of finished splits, per device (as the attention's `_COUNTERS`).
+_TILE_COUNTERS: dict[torch.device, torch.Tensor] = {}
 
 
 def linear(
@@ -246,18 +223,28 @@ def linear(
     m, k = x.shape
     n = w.shape[0]
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    block_n, block_k, warps, stages = _CONFIGS.get((n, k), _DEFAULT_CONFIG)
+    block_n, block_k, warps, stages, split = _CONFIGS.get((n, k), _DEFAULT_CONFIG)
+    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
+    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
+    grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
+    tiles = grid[0] * grid[1]
+    part, counters = out, out  # (unused without a split)
+    if split > 1:
+        part = torch.empty((tiles * split * BLOCK_M * block_n,), dtype=torch.float32, device=x.device)
+        if x.device not in _TILE_COUNTERS:
+            _TILE_COUNTERS[x.device] = torch.zeros(_COUNTER_SLOTS, dtype=torch.int32, device=x.device)
+        counters = _TILE_COUNTERS[x.device]
+        assert tiles <= _COUNTER_SLOTS
     res = residual if residual is not None else out
     ln_w = norm.weight if norm is not None else bias
     ln_b = norm.bias if norm is not None else bias
     eps = norm.eps if norm is not None else 0.0
-    grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M))
     _linear_kernel[grid](
-        x, w, bias, res, ln_w, ln_b, out,
-        m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), eps,
+        x, w, bias, res, ln_w, ln_b, out, part, counters,
+        m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), eps, k_split,
         LN=norm is not None, GELU=gelu, RESIDUAL=residual is not None, IEEE=w.dtype == torch.float32,
         BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k, K_ROW=triton.next_power_of_2(k),
-        W_BYTES=w.element_size(), PDL=pdl(x.device), num_warps=warps, num_stages=stages, **_launch(x.device),
+        SPLIT_K=split, num_warps=warps, num_stages=stages,
     )  # fmt: skip
     return out
 
@@ -268,7 +255,6 @@ ATTEND_CONFIG = (64, 4)
 # Per-(row, head) counters of finished chunks, per device: zero between kernels (the last chunk
 # resets its own), allocated once so that captured graphs keep a valid address.
 _COUNTERS: dict[torch.device, torch.Tensor] = {}
-_COUNTER_SLOTS = 1 << 16
 
 
 def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -> torch.Tensor:
@@ -292,8 +278,7 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
     _attend_kernel[(b, heads, splits)](
         qkv, kv, pos, out, part, counters,
         c, heads, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
-        1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits),
-        PDL=pdl(qkv.device), num_warps=warps, **_launch(qkv.device),
+        1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits), num_warps=warps,
     )  # fmt: skip
     return out
 
