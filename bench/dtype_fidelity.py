@@ -8,6 +8,10 @@ For each sentence, on one GPU and the same random full-size checkpoint:
 - waveform SNR: the float32 codes forced through the half-precision GPT (one pass, teacher-forced
   latents) and vocoder, against float32; so the SNR measures numerics, not a diverged sampling path.
 Variants: bfloat16, float16, and each with the vocoder kept in float32.
+
+--engine: also what the server runs, the batching engine in float16 (fused Triton decode step and
+sampler) against the engine in float32, one stream at a time, greedy, streamed in chunks of 20:
+identical codes, common prefix, and the SNR of the streamed audio where the codes are identical.
 """
 
 from __future__ import annotations
@@ -65,6 +69,46 @@ def teacher_forced_audio(tts: Any, voice: Any, sentence: str, codes: list[int]) 
         return decoder(latents.to(vdtype), g).reshape(-1).float()
 
 
+def engine_streams(tts: Any, voice: Any, sentences: list[str], max_new: int) -> list[tuple[list[int], Any]]:
+    """Each sentence alone through the engine (no graphs: the same kernels, eagerly), greedy ->
+    (codes, streamed audio float32 [N])."""
+    import queue
+
+    import numpy as np
+
+    from xtts_server.engine import Engine, EngineConfig, EngineRequest
+    from xtts_server.inference.sampling import SamplingParams
+
+    engine = Engine(tts.model, tts.device, EngineConfig(slots=4, cuda_graphs=False))
+    engine.start()
+    out = []
+    try:
+        for s in sentences:
+            q: queue.Queue[Any] = queue.Queue()
+            engine.submit(
+                EngineRequest(
+                    tts.tokenize(s, "en"),
+                    voice.gpt_cond_latent,
+                    voice.speaker_embedding,
+                    SamplingParams(do_sample=False),
+                    q.put,
+                    max_new_tokens=max_new,
+                )
+            )
+            parts = []
+            while True:
+                item = q.get(timeout=120)
+                if item.error is not None:
+                    raise item.error
+                parts.append(item.audio)
+                if item.done:
+                    break
+            out.append((list(item.codes), torch.from_numpy(np.concatenate(parts))))
+    finally:
+        engine.stop()
+    return out
+
+
 def snr_db(ref: torch.Tensor, x: torch.Tensor) -> float:
     noise = (ref - x).pow(2).sum().item()
     return math.inf if noise == 0 else 10 * math.log10(ref.pow(2).sum().item() / noise)
@@ -76,6 +120,7 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=20)
     parser.add_argument("--max-new-tokens", type=int, default=120)
     parser.add_argument("--variants", default="0,1,2,3", help="indices of the variants to run")
+    parser.add_argument("--engine", action="store_true", help="also the float16 engine against float32's")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from xtts_server import XTTS
@@ -88,6 +133,7 @@ def main() -> None:
         for s in sentences
     ]
     ref_audio = [teacher_forced_audio(ref, voice, s, c) for s, c in zip(sentences, ref_codes, strict=True)]
+    ref_engine = engine_streams(ref, voice, sentences, args.max_new_tokens) if args.engine else []
     del ref
     torch.cuda.empty_cache()
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "sentences": len(sentences),
@@ -117,6 +163,29 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         del tts
         torch.cuda.empty_cache()
+    if args.engine:
+        tts = XTTS.load(args.model_dir, device="cuda", dtype=torch.float16)
+        half = engine_streams(tts, voice, sentences, args.max_new_tokens)
+        same, prefix, snrs = 0, [], []
+        for (codes32, audio32), (codes16, audio16) in zip(ref_engine, half, strict=True):
+            same += codes16 == codes32
+            common = next((i for i, (a, b) in enumerate(zip(codes16, codes32, strict=False)) if a != b), None)
+            prefix.append(min(len(codes16), len(codes32)) if common is None else common)
+            if codes16 == codes32:
+                snrs.append(snr_db(audio32, audio16))
+        row = {
+            "variant": "float16 engine (fused decode + sampler) vs float32 engine",
+            "greedy_identical": f"{same}/{len(sentences)}",
+            "mean_common_prefix": sum(prefix) / len(prefix),
+            "mean_codes": sum(len(c) for c, _ in ref_engine) / len(ref_engine),
+            "float32_engine_equals_simple_path": sum(
+                c == r for (c, _), r in zip(ref_engine, ref_codes, strict=True)
+            ),
+            "snr_db_min": min(snrs, default=None),
+            "snr_db_median": sorted(snrs)[len(snrs) // 2] if snrs else None,
+        }
+        report["variants"].append(row)
+        print(json.dumps(row), flush=True)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))
 
