@@ -72,11 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="fused Triton decode up to this batch size (default: 16 on a GPU in half precision; 0: off)",
     )
-    serve.add_argument(
-        "--engine-switch-interval-ms",
-        type=float,
-        help="Python's thread switch interval with the engine (default: Python's, 5 ms)",
-    )
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     serve.add_argument("--port", type=int, help="default 8000")
     serve.add_argument("--voices-dir", help="where cloned voices are stored (default ./voices)")

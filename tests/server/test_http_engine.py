@@ -114,18 +114,3 @@ def test_fused_decode_setting_reaches_the_engine(engine_client: Any, make_client
     a, b = pcm(got.content), pcm(want.content)
     assert a.size == b.size > 0
     assert np.abs(a - b).max() <= 2 / 32768
-
-
-@pytest.mark.in_process  # reads the interpreter's setting in this process
-def test_switch_interval_setting_applies_with_the_engine_and_is_restored(make_client: Any) -> None:
-    import sys
-
-    before = sys.getswitchinterval()
-    client = make_client(
-        default_voice="Ana Florence", engine="on", engine_slots=2, engine_switch_interval_ms=0.5
-    )
-    assert sys.getswitchinterval() == pytest.approx(0.0005)
-    body = {"text": "Hi.", "format": "pcm", "top_k": 1, "max_new_tokens": 4, "seed": 3}
-    assert client.post("/v1/tts", json=body).status_code == 200
-    client.__exit__(None, None, None)  # shutdown
-    assert sys.getswitchinterval() == before

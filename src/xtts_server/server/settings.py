@@ -56,13 +56,6 @@ class Settings(BaseSettings):
         description="decode batches up to this size run the fused Triton kernels; "
         "default: 16 on a GPU in half precision with Triton; 0: off",
     )
-    engine_switch_interval_ms: float | None = Field(
-        default=None,
-        gt=0,
-        le=100,
-        description="with the engine, Python's thread switch interval (sys.setswitchinterval): how "
-        "long the engine thread may wait for the interpreter while the event loop runs; none: Python's 5 ms",
-    )
 
     # --- network ---
     host: str = "127.0.0.1"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
@@ -48,7 +47,6 @@ class ServerState:
         # synthesis runs on its own in a worker thread.
         self.use_engine = settings.engine == "on" or (settings.engine == "auto" and device.type == "cuda")
         self.engine: Engine | None = None
-        self._switch_interval: float | None = None  # Python's, while the engine changed it
         # With the engine, worker threads only wait on its output queues: one per slot.
         workers = settings.engine_slots if self.use_engine else settings.max_concurrent
         self.synth = Synthesizer(workers, settings.max_queued)
@@ -88,11 +86,6 @@ class ServerState:
                 fused_batches=s.engine_fused_batches,
             )
             self.engine = Engine(tts.model, tts.device, config)
-            if s.engine_switch_interval_ms is not None:
-                # The engine thread launches every decode step; while the event loop holds the
-                # interpreter (encoding and sending chunks), it waits up to this long for it.
-                self._switch_interval = sys.getswitchinterval()
-                sys.setswitchinterval(s.engine_switch_interval_ms / 1000)
             started = time.perf_counter()
             self.engine.start()
             logger.info("engine: %d slots, started in %.1f s", s.engine_slots, time.perf_counter() - started)
@@ -116,8 +109,6 @@ class ServerState:
         self.synth.shutdown()
         if self.engine is not None:
             self.engine.stop()
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
 
     # --- access -----------------------------------------------------------------------------------
 
