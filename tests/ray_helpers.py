@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import json
 import os
 from collections.abc import Iterator
@@ -38,6 +39,17 @@ def ray_mode() -> bool:
 def required(name: str) -> bool:
     """XTTS_TEST_REQUIRE (comma-separated) names the optional parts that must not skip (CI)."""
     return name in os.environ.get("XTTS_TEST_REQUIRE", "").replace(" ", "").split(",")
+
+
+def import_triton(module: str) -> Any:
+    """`module` (one of ours that needs Triton), or a module-level skip (a failure where
+    XTTS_TEST_REQUIRE names triton)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if required("triton"):
+            raise
+        pytest.skip(f"needs Triton (the dev extra installs it): {exc}", allow_module_level=True)
 
 
 def import_ray() -> Any:

@@ -9,16 +9,11 @@ import pytest
 import torch
 
 from engine_helpers import TEXTS, run_all
-from ray_helpers import required
+from ray_helpers import import_triton
 from xtts_server.engine import Engine, EngineConfig
 from xtts_server.engine.sampler import RowParams, choose_codes
 
-try:
-    from xtts_server.engine import fused_sampler
-except ImportError as exc:  # no Triton
-    if required("triton"):
-        raise
-    pytest.skip(f"needs Triton (the dev extra installs it): {exc}", allow_module_level=True)
+fused_sampler = import_triton("xtts_server.engine.fused_sampler")
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 VOCAB, STOP = 1026, 1025

@@ -11,15 +11,10 @@ import torch
 import torch.nn.functional as F
 
 from engine_helpers import TEXTS, run_all
-from ray_helpers import required
+from ray_helpers import import_triton
 from xtts_server.engine import Engine, EngineConfig
 
-try:
-    from xtts_server.model import fused_decode
-except ImportError as exc:  # no Triton (CPU-only torch without the dev extra)
-    if required("triton"):
-        raise
-    pytest.skip(f"needs Triton (the dev extra installs it): {exc}", allow_module_level=True)
+fused_decode = import_triton("xtts_server.model.fused_decode")
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 # float32 must agree to rounding; float16 within its precision (the kernels round where the

@@ -6,17 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
-from ray_helpers import required
-
-try:
-    from xtts_server.model.fused_hifigan import epilogue
-except ImportError as exc:  # no Triton
-    if required("triton"):
-        raise
-    pytest.skip(f"needs Triton (the dev extra installs it): {exc}", allow_module_level=True)
-
 from test_hifigan import narrow_decoder
+
+from ray_helpers import import_triton
+
+epilogue = import_triton("xtts_server.model.fused_hifigan").epilogue
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
