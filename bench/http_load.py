@@ -96,6 +96,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
+    if not (args.model_dir / "model.pth").is_file():
+        from xtts_server.random_model import make_test_model
+
+        make_test_model(args.model_dir, "full", seed=0)
     env = dict(os.environ, XTTS_LOG_LEVEL="warning")
     cmd = [
         sys.executable,
@@ -118,8 +122,11 @@ def main() -> None:
         started = time.perf_counter()
         while True:
             try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                ready = httpx.get(url + "/ready", timeout=2)
+                if ready.status_code == 200:
                     break
+                if "failed" in ready.text:  # start-up failed: the server stays up to say so
+                    raise SystemExit(f"the server did not start: {ready.text}")
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.perf_counter() - started > 300:
