@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from xtts_server.server.state import ServerState
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     state: ServerState = request.app.state.server
     return state
 
