@@ -114,3 +114,22 @@ def test_fused_decode_setting_reaches_the_engine(engine_client: Any, make_client
     a, b = pcm(got.content), pcm(want.content)
     assert a.size == b.size > 0
     assert np.abs(a - b).max() <= 2 / 32768
+
+
+def test_text_of_any_length_is_prepared_and_checked(engine_client: Any) -> None:
+    # Short text in a named language is split on the event loop, longer text in a worker thread
+    # (engine/stream.py): both speak it all, and both refuse a bad request with a 400.
+    from xtts_server.engine.stream import INLINE_PREPARE_CHARS
+
+    sizes = []
+    for repeat in (1, 12):
+        text = " ".join(f"Sentence {i} is about the weather today." for i in range(repeat))
+        assert (len(text) <= INLINE_PREPARE_CHARS) == (repeat == 1)
+        body = {"text": text, "language": "en", "format": "pcm", "max_new_tokens": 6, "min_new_tokens": 6}
+        r = engine_client.post("/v1/tts", json=body)
+        assert r.status_code == 200
+        sizes.append(pcm(r.content).size)
+        r = engine_client.post("/v1/tts", json={**body, "stream": True, "language": "xx"})
+        assert r.status_code == 400 and "xx" in r.json()["error"]["message"]
+    # Split into several sentences (at the language's length limit), six codes each.
+    assert sizes[1] % sizes[0] == 0 and sizes[1] >= 2 * sizes[0] > 0
