@@ -182,27 +182,16 @@ class GPT(nn.Module):
         """The prefix the audio is generated after: [B, 32, dim] latents, then [START] text [STOP]
         with text positions 0.., then the start-audio token at audio position 0.
         -> [B, 32 + T + 3, dim]"""
-        b = text_ids.shape[0]
-        start = torch.full(
-            (b, 1), self.args.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device
-        )
-        stop = torch.full((b, 1), self.args.gpt_stop_text_token, dtype=text_ids.dtype, device=text_ids.device)
-        text = torch.cat([start, text_ids, stop], dim=1)  # [B, T + 2]
-        positions = torch.arange(text.shape[1], device=text.device)
-        text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
-        start_audio = torch.full(
-            (b, 1), self.args.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device
-        )
-        audio_emb = self.audio_embedding(start_audio, torch.zeros_like(start_audio))
-        return torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb], dim=1)
+        b, t = text_ids.shape
+        return self.prompts(cond_latents, text_ids, torch.full((b,), t, device=text_ids.device))
 
     def prompts(
         self, cond_latents: torch.Tensor, text_ids: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """`prompt` for a batch of texts of different lengths in a few kernels: latents [B, 32, dim],
-        right-padded ids [B, T] of which row b has lengths[b] -> [B, 32 + T + 3, dim], row b's
-        prompt in its first 32 + lengths[b] + 3 positions (as `prompt` makes it) and the padding
-        past it unspecified (a right-padded prefill never lets real positions see it)."""
+        """`prompt` for texts of different lengths at once: latents [B, 32, dim], right-padded ids
+        [B, T] of which row b has lengths[b] -> [B, 32 + T + 3, dim], row b's prompt in its first
+        32 + lengths[b] + 3 positions and the padding past it unspecified (a right-padded prefill
+        never lets real positions see it)."""
         b, t = text_ids.shape
         rows = torch.arange(b, device=text_ids.device)
         a = self.args
