@@ -53,6 +53,21 @@ def test_linear_with_layer_norm_gelu_and_residual(dtype: torch.dtype, m: int) ->
         _close(fused_decode.linear(x, linear, residual=res), res + linear(x), dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_linear_after_two_layer_norms_stores_their_output(dtype: torch.dtype) -> None:
+    # The head of the step: mel_head(final_norm(ln_f(x))), the doubly normalised rows kept too.
+    k, n = 200, 72
+    linear, norm = _layers(k, n, dtype)
+    _, norm2 = _layers(k, n + 1, dtype)  # (another seed)
+    x = (torch.randn(3, k, device=DEVICE) * 3 + 1).to(dtype)
+    normed = torch.empty_like(x)
+    with torch.inference_mode():
+        got = fused_decode.linear(x, linear, norm=norm, norm2=norm2, norm_out=normed)
+        want = norm2(norm(x))
+        _close(normed, want, dtype)
+        _close(got, linear(want), dtype)
+
+
 @pytest.mark.parametrize("split", [2, 3])
 def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) -> None:
     # K in `split` ranges summed by the last program of each tile; 7 rows, masked edges in N and K.
@@ -133,18 +148,23 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
 
 
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")
-def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> None:
+@pytest.mark.parametrize("persistent", [0, 2])
+def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any, persistent: int) -> None:
     # The runner's fused buckets end to end (padded shapes, rows past the live ones, the one graph
-    # key for every attention length), greedy, against the single-stream path.
-    engine = Engine(tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4))
+    # key for every attention length), greedy, against the single-stream path; with persistent=2
+    # the buckets of 1 and 2 rows run the one-kernel step (the last streams, and a stream alone).
+    config = EngineConfig(slots=4, buckets=True, fused_batches=4, persistent_batches=persistent)
+    engine = Engine(tiny_tts.model, DEVICE, config)
     assert engine.runner.config.fused_batches == 4
+    assert (engine.runner.persistent is not None) == bool(persistent)
     engine.start()
     try:
         specs = [dict(text=t, do_sample=False, max_new_tokens=8, stream_chunk_size=4) for t in TEXTS[:3]]
         results = run_all(engine, tiny_tts, specs)
+        results += run_all(engine, tiny_tts, specs[1:2])
     finally:
         engine.stop()
     voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
-    for spec, (_, codes) in zip(specs, results, strict=True):
+    for spec, (_, codes) in zip([*specs, specs[1]], results, strict=True):
         ref = tiny_tts.synthesize(spec["text"], "en", voice, do_sample=False, max_new_tokens=8)
         assert list(codes) == ref.codes[0]

@@ -48,6 +48,13 @@ def fused_sampler() -> types.ModuleType:
     return fused_sampler
 
 
+def fused_decode() -> types.ModuleType:
+    """`model.fused_decode`, imported when used (it needs Triton)."""
+    from xtts_server.model import fused_decode
+
+    return fused_decode
+
+
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
     """The smallest bucket >= n, or None."""
     return next((b for b in buckets if b >= n), None)
@@ -70,6 +77,9 @@ class RunnerConfig:
     cuda_graphs: bool
     # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
     fused_batches: int = 0
+    # Decode buckets up to this batch (<= fused_batches) run the whole step as one persistent
+    # Triton kernel (`model.persistent_decode`: the same results as the fused step); 0: none.
+    persistent_batches: int = 0
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
@@ -97,6 +107,7 @@ class RunnerConfig:
         buckets: bool | None = None,
         fused_batches: int = 0,
         fused_sampler: bool = False,
+        persistent_batches: int = 0,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -116,6 +127,7 @@ class RunnerConfig:
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
+            persistent_batches=min(persistent_batches, fused_batches),
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
@@ -186,6 +198,13 @@ class Runner:
         )
         self.lengths_in = torch.zeros(vb, dtype=torch.long, device=device)
         self.g_in = torch.zeros(vb, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
+        # The one-kernel decode step and its scratch (it points the blocks' weights into one tensor
+        # per parameter kind: before any graph is captured).
+        self.persistent = None
+        if config.persistent_batches:
+            from xtts_server.model.persistent_decode import PersistentDecoder
+
+            self.persistent = PersistentDecoder(self.gpt, device)
 
     # --- the three model calls -------------------------------------------------------------------
 
@@ -201,10 +220,18 @@ class Runner:
 
         def step() -> torch.Tensor:
             k = self.step[:b]
-            emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
-            hidden = gpt.decode(emb, self.pos[:b], self.cache, s, fused=fused)  # [b, dim]
-            latent = gpt.latents(hidden)
-            logits = gpt.logits(latent, fused=fused)  # [b, vocab] in the model's dtype
+            if fused:
+                run: Callable[..., tuple[torch.Tensor, torch.Tensor]] = functools.partial(
+                    fused_decode().decode_step, gpt
+                )
+                if self.persistent is not None and b <= c.persistent_batches:
+                    run = self.persistent.step
+                latent, logits = run(self.codes[:b], k, self.pos[:b], self.cache.kv, self.mel_positions - 1)
+            else:
+                emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
+                hidden = gpt.decode(emb, self.pos[:b], self.cache, s)  # [b, dim]
+                latent = gpt.latents(hidden)
+                logits = gpt.logits(latent)  # [b, vocab] in the model's dtype
             if c.fused_sampler:  # the lines below, in one kernel
                 fused_sampler().choose_and_advance(
                     logits, latent, seen=self.seen[:b], step=k, pos=self.pos[:b], codes=self.codes[:b],
