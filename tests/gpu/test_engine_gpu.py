@@ -51,7 +51,6 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None
     runner = engine.runner
     half = runner.dtype == torch.float16
     assert runner.config.fused_batches == (16 if half else 0)  # float16: buckets 1-16 fused, 24, 32 not
-    assert runner.config.persistent_batches == (1 if half else 0)  # bucket 1: the one-kernel step
     try:
         gen = torch.Generator(device="cuda").manual_seed(0)
         for b in runner.config.decode_batches:
@@ -78,35 +77,6 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None
                     torch.testing.assert_close(runner.hist, eager_hist, rtol=tol, atol=tol)
     finally:
         engine.stop()
-
-
-def test_one_kernel_step_on_every_multiprocessor_equals_the_five_kernel_step(half_tts: Any) -> None:
-    # The persistent kernel with its full grid (a program a multiprocessor, real barriers), launched
-    # repeatedly (its counters must return to zero) and at several batch sizes, bit for bit.
-    from xtts_server.model import fused_decode
-    from xtts_server.model.persistent_decode import PersistentDecoder
-
-    gpt = half_tts.model.gpt
-    cuda = torch.device("cuda")
-    decoder = PersistentDecoder(gpt, cuda)
-    assert decoder.grid == torch.cuda.get_device_properties(cuda).multi_processor_count
-    max_step = gpt.args.mel_positions - 1
-    gen = torch.Generator(device="cuda").manual_seed(1)
-    for rows in (1, 5, 16):
-        cache = gpt.new_cache(rows, 300, torch.float16, cuda)
-        cache.kv.normal_(generator=gen)
-        mine = gpt.new_cache(rows, 300, torch.float16, cuda)
-        mine.kv.copy_(cache.kv)
-        codes = torch.randint(0, 1024, (rows,), device=cuda, generator=gen)
-        step = torch.randint(0, max_step + 5, (rows,), device=cuda, generator=gen)
-        pos = torch.randint(0, 300, (rows,), device=cuda, generator=gen)
-        with torch.inference_mode():
-            want = fused_decode.decode_step(gpt, codes, step, pos, cache.kv, max_step)
-            for _ in range(3):
-                got = decoder.step(codes, step, pos, mine.kv, max_step)
-                assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1]), rows
-        assert torch.equal(mine.kv, cache.kv)
-        assert not decoder.barriers[:-1].any() and not decoder.counters.any()
 
 
 def test_batched_equals_unbatched_and_greedy_equals_simple_path(any_tts: Any) -> None:

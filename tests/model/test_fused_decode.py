@@ -148,15 +148,12 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
 
 
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")
-@pytest.mark.parametrize("persistent", [0, 2])
-def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any, persistent: int) -> None:
+def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> None:
     # The runner's fused buckets end to end (padded shapes, rows past the live ones, the one graph
-    # key for every attention length), greedy, against the single-stream path; with persistent=2
-    # the buckets of 1 and 2 rows run the one-kernel step (the last streams, and a stream alone).
-    config = EngineConfig(slots=4, buckets=True, fused_batches=4, persistent_batches=persistent)
-    engine = Engine(tiny_tts.model, DEVICE, config)
+    # key for every attention length), greedy, against the single-stream path: three streams, then
+    # one alone.
+    engine = Engine(tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4))
     assert engine.runner.config.fused_batches == 4
-    assert (engine.runner.persistent is not None) == bool(persistent)
     engine.start()
     try:
         specs = [dict(text=t, do_sample=False, max_new_tokens=8, stream_chunk_size=4) for t in TEXTS[:3]]

@@ -22,7 +22,6 @@ import collections
 import importlib.util
 import itertools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -59,10 +58,6 @@ class EngineConfig:
     # Decode batches up to this size run the fused Triton step; None: 16 on a GPU in half precision
     # when Triton is installed, else 0 (off).
     fused_batches: int | None = None
-    # Decode batches up to this size (within fused_batches) run as one persistent Triton kernel
-    # (the same results, fewer launches); None: batch 1 wherever the fused step runs (faster there
-    # on an H200, slower from batch 4: BENCHMARKS.md).
-    persistent_batches: int | None = None
     # Choose codes in one Triton kernel (`engine.fused_sampler`); None: on a GPU with Triton.
     fused_sampler: bool | None = None
 
@@ -126,15 +121,6 @@ def default_fused_batches(model: XTTSModel, device: torch.device) -> int:
     return 16 if half and _triton_on_gpu(device) else 0
 
 
-def default_persistent_batches(fused_batches: int) -> int:
-    """Batch 1 wherever the fused step runs, except under MPS with a thread limit: the persistent
-    kernel needs one program on every multiprocessor at once, and such a client may not get them
-    all (the device still reports every one)."""
-    if "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE" in os.environ:
-        return 0
-    return min(fused_batches, 1)
-
-
 def _triton_on_gpu(device: torch.device) -> bool:
     return device.type == "cuda" and importlib.util.find_spec("triton") is not None
 
@@ -151,14 +137,9 @@ class Engine:
         max_prompt = a.cond_latents + min(c.max_text_tokens, a.gpt_max_text_tokens) + 3
         fused = c.fused_batches if c.fused_batches is not None else default_fused_batches(model, self.device)
         sampler = c.fused_sampler if c.fused_sampler is not None else _triton_on_gpu(self.device)
-        persistent = c.persistent_batches
-        if persistent is None:
-            persistent = default_persistent_batches(fused)
         self.runner = Runner(
             model,
-            RunnerConfig.default(
-                c.slots, self.max_new, max_prompt, graphs, c.buckets, fused, sampler, persistent
-            ),
+            RunnerConfig.default(c.slots, self.max_new, max_prompt, graphs, c.buckets, fused, sampler),
             self.device,
         )
         self.stop_code = a.gpt_stop_audio_token

@@ -77,9 +77,6 @@ class RunnerConfig:
     cuda_graphs: bool
     # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
     fused_batches: int = 0
-    # Decode buckets up to this batch (<= fused_batches) run the whole step as one persistent
-    # Triton kernel (`model.persistent_decode`: the same results as the fused step); 0: none.
-    persistent_batches: int = 0
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
@@ -107,7 +104,6 @@ class RunnerConfig:
         buckets: bool | None = None,
         fused_batches: int = 0,
         fused_sampler: bool = False,
-        persistent_batches: int = 0,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -127,7 +123,6 @@ class RunnerConfig:
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
-            persistent_batches=min(persistent_batches, fused_batches),
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
@@ -198,13 +193,6 @@ class Runner:
         )
         self.lengths_in = torch.zeros(vb, dtype=torch.long, device=device)
         self.g_in = torch.zeros(vb, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
-        # The one-kernel decode step and its scratch (it points the blocks' weights into one tensor
-        # per parameter kind: before any graph is captured).
-        self.persistent = None
-        if config.persistent_batches:
-            from xtts_server.model.persistent_decode import PersistentDecoder
-
-            self.persistent = PersistentDecoder(self.gpt, device)
 
     # --- the three model calls -------------------------------------------------------------------
 
@@ -220,13 +208,10 @@ class Runner:
 
         def step() -> torch.Tensor:
             k = self.step[:b]
-            if fused:
-                run: Callable[..., tuple[torch.Tensor, torch.Tensor]] = functools.partial(
-                    fused_decode().decode_step, gpt
+            if fused:  # five Triton kernels a layer, the final norms in the head's prologue
+                latent, logits = fused_decode().decode_step(
+                    gpt, self.codes[:b], k, self.pos[:b], self.cache.kv, self.mel_positions - 1
                 )
-                if self.persistent is not None and b <= c.persistent_batches:
-                    run = self.persistent.step
-                latent, logits = run(self.codes[:b], k, self.pos[:b], self.cache.kv, self.mel_positions - 1)
             else:
                 emb = gpt.audio_embedding(self.codes[:b, None], k.clamp(max=self.mel_positions - 1)[:, None])
                 hidden = gpt.decode(emb, self.pos[:b], self.cache, s)  # [b, dim]

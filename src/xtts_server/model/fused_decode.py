@@ -46,39 +46,19 @@ def _linear_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr,
 ):  # fmt: skip
-    """One tile of `linear` a program: (n, m, s) = program ids."""
-    linear_tile(
-        tl.program_id(0), tl.program_id(1), tl.program_id(2), tl.num_programs(0),
-        x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, ln2_w_ptr, ln2_b_ptr, norm_out_ptr, out_ptr,
-        part_ptr, count_ptr, M, N, K, stride_x, stride_w, stride_res, stride_out, eps, eps2, k_split,
-        LN=LN, GELU=GELU, RESIDUAL=RESIDUAL, IEEE=IEEE, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
-        BLOCK_K=BLOCK_K, K_ROW=K_ROW, SPLIT_K=SPLIT_K,
-    )  # fmt: skip
+    """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
+    LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
+    release's ln_f then final_norm before the head), each rounded to the dtype where the unfused
+    path rounds it; the programs of column tile 0 also store the doubly normalised rows in norm_out.
 
-
-@triton.jit
-def linear_tile(
-    pid_n, pid_m, pid_k, n_tiles,
-    x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, ln2_w_ptr, ln2_b_ptr, norm_out_ptr, out_ptr,
-    part_ptr, count_ptr, M, N, K, stride_x, stride_w, stride_res, stride_out, eps, eps2, k_split,
-    LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
-    SPLIT_K: tl.constexpr,
-):  # fmt: skip
-    """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]: the tile
-    of rows [pid_m * BLOCK_M, +BLOCK_M) and columns [pid_n * BLOCK_N, +BLOCK_N), n_tiles tiles a
-    row of tiles. norm: LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it
-    (ln2_w, ln2_b, eps2: the release's ln_f then final_norm), each rounded to the dtype as the
-    unfused path rounds it; the tile of column 0 also stores the normalised rows in norm_out.
-
-    SPLIT_K > 1: split pid_k sums K range [pid_k * k_split, (pid_k + 1) * k_split) (k_split a
-    multiple of BLOCK_K) into `part`; the last of a tile's SPLIT_K splits to finish (a counter
+    SPLIT_K > 1: program (n, m, s) sums K range [s * k_split, (s + 1) * k_split) (k_split a
+    multiple of BLOCK_K) into `part`; the last of a tile's SPLIT_K programs to finish (a counter
     per tile, reset by it) adds the partial sums in split order and applies the epilogue. More
     programs read the weights at once (a 1024 x 4096 matrix is 64 tiles of 16 columns: too few
-    to keep an H200's memory busy), and the fixed order keeps the result deterministic.
-
-    Activations are loaded with .cg (L2, not the multiprocessor's L1): in the persistent step
-    (`persistent_decode`) other programs rewrite them between phases, and L1 is not coherent."""
+    to keep an H200's memory busy), and the fixed order keeps the result deterministic."""
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    pid_k = tl.program_id(2)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
@@ -88,14 +68,12 @@ def linear_tile(
     dtype = out_ptr.dtype.element_ty
     if LN > 0:
         # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
-        # dependent loads here would cost more than the GEMM at one row. (The rows stay in
-        # their dtype in registers, converted where used: a [16, 1024] float32 tile would take
-        # 128 registers a thread at 4 warps.)
+        # dependent loads here would cost more than the GEMM at one row.
         rr = tl.arange(0, K_ROW)
         ok = m_ok[:, None] & (rr < K)[None, :]
-        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0, cache_modifier=".cg")
-        mean = tl.sum(row.to(tl.float32), axis=1) / K
-        centred = tl.where(ok, row.to(tl.float32) - mean[:, None], 0.0)
+        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0).to(tl.float32)
+        mean = tl.sum(row, axis=1) / K
+        centred = tl.where(ok, row - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / K + eps)
         if LN == 2:
             g_row = tl.load(ln_w_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
@@ -110,7 +88,7 @@ def linear_tile(
         kk = k0 + rk
         k_ok = kk < K
         x_ok = m_ok[:, None] & k_ok[None, :]
-        xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0, cache_modifier=".cg")
+        xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
         if LN > 0:
             gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
@@ -130,7 +108,7 @@ def linear_tile(
         else:
             acc += tl.dot(xk.to(w.dtype), w)
     if SPLIT_K > 1:
-        tile = pid_m * n_tiles + pid_n
+        tile = pid_m * tl.num_programs(0) + pid_n
         parts = part_ptr + (tile * SPLIT_K) * BLOCK_M * BLOCK_N
         inner = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
         tl.store(parts + pid_k * BLOCK_M * BLOCK_N + inner, acc)
@@ -161,8 +139,7 @@ def _linear_epilogue(
         y = 0.5 * y * (2.0 - 2.0 / (tl.exp(2.0 * u) + 1.0))
     ok = m_ok[:, None] & n_ok[None, :]
     if RESIDUAL:
-        at = rm[:, None] * stride_res + rn[None, :]
-        y += tl.load(res_ptr + at, mask=ok, other=0.0, cache_modifier=".cg").to(tl.float32)
+        y += tl.load(res_ptr + rm[:, None] * stride_res + rn[None, :], mask=ok, other=0.0).to(tl.float32)
     tl.store(out_ptr + rm[:, None] * stride_out + rn[None, :], y.to(out_ty), mask=ok)
 
 
@@ -172,38 +149,26 @@ def _attend_kernel(
     C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
     D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr,
 ):  # fmt: skip
-    """One (row, head, chunk) of `attend` a program."""
-    attend_item(
-        tl.program_id(0), tl.program_id(1), tl.program_id(2), qkv_ptr, kv_ptr, pos_ptr, out_ptr,
-        part_ptr, count_ptr, C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s,
-        stride_out, scale, D, CHUNK, SPLITS,
-    )  # fmt: skip
-
-
-@triton.jit
-def attend_item(
-    b, h, j, qkv_ptr, kv_ptr, pos_ptr, out_ptr, part_ptr, count_ptr,
-    C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
-    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr,
-):  # fmt: skip
     """Decode attention of (row b, head h) over positions [0, p], p the row's position, split in
-    chunks of CHUNK positions (this call: chunk j, if the row has one): a program per (row,
-    head) alone would leave most of the GPU idle at small batches.
+    chunks of CHUNK positions, one program each (program j: chunk j, if the row has one): a
+    program per (row, head) alone would leave most of the GPU idle at small batches.
 
     The chunk holding p takes the new key and value from qkv and writes them to the cache; no
-    chunk reads position p from the cache. A row of one chunk writes its output directly; else
+    program reads position p from the cache. A row of one chunk writes its output directly; else
     each chunk leaves (max score, sum of exp, weighted values) in `part`, and the last chunk to
     finish (a counter per (row, head), reset by it) combines them in chunk order. The result
-    depends on the row's own position only, never on the batch. Loads bypass L1 (.cg), as in
-    `linear_tile`."""
+    depends on the row's own position only, never on the batch."""
+    b = tl.program_id(0)
+    h = tl.program_id(1)
+    j = tl.program_id(2)
     p = tl.load(pos_ptr + b)
     n = p // CHUNK + 1  # chunks of this row
     if j < n:
         d = tl.arange(0, D)
         qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
-        q = tl.load(qkv, cache_modifier=".cg").to(tl.float32)
-        k_new = tl.load(qkv + C, cache_modifier=".cg")
-        v_new = tl.load(qkv + 2 * C, cache_modifier=".cg")
+        q = tl.load(qkv).to(tl.float32)
+        k_new = tl.load(qkv + C)
+        v_new = tl.load(qkv + 2 * C)
         keys = kv_ptr + b * stride_kv_r + h * stride_kv_h
         values = keys + stride_kv_j
         if j == n - 1:
@@ -211,9 +176,8 @@ def attend_item(
             tl.store(values + p * stride_kv_s + d, v_new)
         s = j * CHUNK + tl.arange(0, CHUNK)
         cached = (s < p)[:, None]
-        at = s[:, None] * stride_kv_s + d[None, :]
-        k = tl.load(keys + at, mask=cached, other=0.0, cache_modifier=".cg").to(tl.float32)
-        v = tl.load(values + at, mask=cached, other=0.0, cache_modifier=".cg").to(tl.float32)
+        k = tl.load(keys + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
+        v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0).to(tl.float32)
         new = (s == p)[:, None]
         k = tl.where(new, k_new.to(tl.float32)[None, :], k)
         v = tl.where(new, v_new.to(tl.float32)[None, :], v)
@@ -264,19 +228,6 @@ _COUNTER_SLOTS = 1 << 16
 _TILE_COUNTERS: dict[torch.device, torch.Tensor] = {}
 
 
-def tiles(n: int, k: int) -> tuple[int, int, int, int, int]:
-    """(BLOCK_N, BLOCK_K, warps, stages, splits) for a weight [n, k]: its configuration, with the
-    splits a short K actually gets. The one-kernel step (`persistent_decode`) uses the same tiles,
-    which keeps the two steps' results bit for bit equal."""
-    block_n, block_k, warps, stages, split = _CONFIGS.get((n, k), _DEFAULT_CONFIG)
-    return block_n, block_k, warps, stages, triton.cdiv(k, split_k_range(k, split, block_k))
-
-
-def split_k_range(k: int, split: int, block_k: int) -> int:
-    """K positions per split: k / split rounded up to a whole number of BLOCK_K."""
-    return triton.cdiv(triton.cdiv(k, split), block_k) * block_k
-
-
 def linear(
     x: torch.Tensor,
     layer: torch.nn.Linear,
@@ -288,24 +239,26 @@ def linear(
     residual: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
-    norm2: a second LayerNorm after norm (norm2(norm(x)), each rounded to the dtype), whose output
-    is also stored in norm_out [M, K]."""
+    norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
+    output is also stored in norm_out (x's shape and strides)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
     assert (norm2 is None) == (norm_out is None) and (norm2 is None or norm is not None)
     m, k = x.shape
     n = w.shape[0]
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    block_n, block_k, warps, stages, split = tiles(n, k)
+    block_n, block_k, warps, stages, split = _CONFIGS.get((n, k), _DEFAULT_CONFIG)
+    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
+    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
     grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
-    tiles_n = grid[0] * grid[1]
+    tiles = grid[0] * grid[1]
     part, counters = out, out  # (unused without a split)
     if split > 1:
-        part = torch.empty((tiles_n * split * BLOCK_M * block_n,), dtype=torch.float32, device=x.device)
+        part = torch.empty((tiles * split * BLOCK_M * block_n,), dtype=torch.float32, device=x.device)
         if x.device not in _TILE_COUNTERS:
             _TILE_COUNTERS[x.device] = torch.zeros(_COUNTER_SLOTS, dtype=torch.int32, device=x.device)
         counters = _TILE_COUNTERS[x.device]
-        assert tiles_n <= _COUNTER_SLOTS
+        assert tiles <= _COUNTER_SLOTS
     res = residual if residual is not None else out
     ln = norm if norm is not None else layer  # (a stand-in whose weight and bias go unread)
     ln2 = norm2 if norm2 is not None else ln
@@ -316,7 +269,7 @@ def linear(
     _linear_kernel[grid](
         x, w, bias, res, ln.weight, ln.bias, ln2.weight, ln2.bias, norm_out, out, part, counters,
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), getattr(ln, "eps", 0.0),
-        getattr(ln2, "eps", 0.0), split_k_range(k, split, block_k),
+        getattr(ln2, "eps", 0.0), k_split,
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
         IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
         K_ROW=triton.next_power_of_2(k), SPLIT_K=split, num_warps=warps, num_stages=stages,
@@ -361,11 +314,10 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
 def decode_step(
     gpt: GPT, codes: torch.Tensor, step: torch.Tensor, pos: torch.Tensor, kv: torch.Tensor, max_step: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The whole decode step for rows [0, B): embed codes[r] at audio position min(step[r],
-    max_step), run the blocks writing each row's key and value at pos[r] of cache rows [0, B) of
-    kv [L, 2, R, H, S, D], then the release's two final LayerNorms and the audio head.
-    -> (latent [B, dim], logits [B, vocab]) in the model's dtype. `persistent_decode` computes the
-    same values in one kernel."""
+    """The engine's whole decode step for rows [0, B): embed codes[r] at audio position
+    min(step[r], max_step), run the blocks writing each row's key and value at pos[r] of cache
+    rows [0, B) of kv [L, 2, R, H, S, D], then the release's two final LayerNorms in the audio
+    head's prologue. -> (latent [B, dim], logits [B, vocab]) in the model's dtype."""
     x = gpt.audio_embedding(codes[:, None], step.clamp(max=max_step)[:, None])[:, 0]
     for i, block in enumerate(gpt.blocks):
         x = decode_block(block, x, kv[i], pos)

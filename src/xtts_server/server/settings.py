@@ -56,13 +56,6 @@ class Settings(BaseSettings):
         description="decode batches up to this size run the fused Triton kernels; "
         "default: 16 on a GPU in half precision with Triton; 0: off",
     )
-    engine_persistent_batches: int | None = Field(
-        default=None,
-        ge=0,
-        le=16,
-        description="decode batches up to this size run as one persistent Triton kernel (same results); "
-        "default: 1 where the fused kernels run, 0 under MPS with a thread limit; 0: off",
-    )
 
     # --- network ---
     host: str = "127.0.0.1"

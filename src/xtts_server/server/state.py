@@ -84,7 +84,6 @@ class ServerState:
                 max_waiting=s.max_queued,
                 max_new_tokens=s.max_new_tokens,
                 fused_batches=s.engine_fused_batches,
-                persistent_batches=s.engine_persistent_batches,
             )
             self.engine = Engine(tts.model, tts.device, config)
             started = time.perf_counter()
