@@ -130,6 +130,7 @@ def test_attention_writes_the_new_token_and_attends_to_its_row(dtype: torch.dtyp
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.dtype) -> None:
+    # From codes to latents and logits: embedding, blocks, both final norms and the head.
     from xtts_server import XTTS
 
     gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=dtype).model.gpt
@@ -138,12 +139,17 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
     cache.kv.normal_()
     fused_cache = gpt.new_cache(4, 80, dtype, DEVICE)
     fused_cache.kv.copy_(cache.kv)
-    emb = torch.randn(3, 1, gpt.args.gpt_n_model_channels, device=DEVICE).to(dtype)
+    max_step = gpt.args.mel_positions - 1
+    codes = torch.tensor([3, 500, 1024], device=DEVICE)
+    step = torch.tensor([1, 30, max_step + 4], device=DEVICE)  # the last past the table: clamped
     pos = torch.tensor([5, 41, 70], device=DEVICE)
     with torch.inference_mode():
-        want = gpt.decode(emb, pos, cache, 72)
-        got = gpt.decode(emb, pos, fused_cache, 72, fused=True)
-    _close(got, want, dtype)
+        emb = gpt.audio_embedding(codes[:, None], step.clamp(max=max_step)[:, None])
+        want_latent = gpt.latents(gpt.decode(emb, pos, cache, 72))
+        want_logits = gpt.logits(want_latent)
+        latent, logits = fused_decode.decode_step(gpt, codes, step, pos, fused_cache.kv, max_step)
+    _close(latent, want_latent, dtype)
+    _close(logits, want_logits, dtype)
     _close(fused_cache.kv, cache.kv, dtype)
 
 

@@ -253,22 +253,11 @@ class GPT(nn.Module):
             values.append(v)
         return self.transformer.ln_f(x), torch.stack(keys), torch.stack(values)
 
-    def decode(
-        self, emb: torch.Tensor, pos: torch.Tensor, cache: KVCache, attend_len: int, fused: bool = False
-    ) -> torch.Tensor:
+    def decode(self, emb: torch.Tensor, pos: torch.Tensor, cache: KVCache, attend_len: int) -> torch.Tensor:
         """One token for each of cache rows [0, B): emb [B, 1, dim] written at positions `pos` [B],
         attending to positions [0, attend_len) of its own row (those past its position are masked).
         -> hidden after ln_f [B, dim]. Static shapes for a given (B, attend_len): one CUDA graph each.
-
-        fused: run each block as five Triton kernels (`fused_decode`; attends to [0, pos] of each
-        row, which is the same set: attend_len is always past every live row's position)."""
-        if fused:
-            from xtts_server.model import fused_decode  # needs Triton: imported only when asked for
-
-            x = emb[:, 0]
-            for i, block in enumerate(self.blocks):
-                x = fused_decode.decode_block(block, x, cache.kv[i], pos)
-            return self.transformer.ln_f(x)
+        (`fused_decode.decode_step` is the same step in Triton kernels, for small batches.)"""
         visible = torch.arange(attend_len, device=pos.device) <= pos[:, None]  # [B, S']
         bias = torch.zeros(visible.shape, dtype=emb.dtype, device=pos.device)
         bias = bias.masked_fill(~visible, float("-inf"))[:, None, None]  # [B, 1, 1, S']
@@ -282,11 +271,6 @@ class GPT(nn.Module):
         """The vocoder's input: the release applies final_norm after ln_f (two LayerNorms in a row)."""
         return self.final_norm(hidden)
 
-    def logits(self, latents: torch.Tensor, fused: bool = False) -> torch.Tensor:
-        """Latents [B, dim] or [B, T, dim] -> logits over the audio codes; fused (rows [B, dim]):
-        by `fused_decode.linear`, as the fused decode step's other linears."""
-        if fused:
-            from xtts_server.model import fused_decode
-
-            return fused_decode.linear(latents, self.mel_head)
+    def logits(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents [B, dim] or [B, T, dim] -> logits over the audio codes."""
         return self.mel_head(latents)
