@@ -1,0 +1,139 @@
+"""Where one stream's time goes in the engine at c = 1 (issue 6): host time of each engine and runner
+call (timers wrapped around them), any call that makes the host wait for the GPU (torch's sync debug
+mode, with the Python stack that made it), the engine thread's heaviest torch ops and CUDA API calls
+(torch.profiler), and how busy the GPU was between the request's first and last kernel. Random
+full-size weights, the standard workload; run on the GPU machine.
+
+    python3 bench/engine_profile.py --model-dir /tmp/full --out /tmp/out/profile.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import json
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from engine_bench import run_batch
+from workload import STUDIO_VOICE
+
+
+def wrap_timers(targets: list[tuple[Any, str]], totals: dict[str, list[float]]) -> None:
+    """Replace each (owner, method) with a version that adds its host time to totals[name]."""
+    for owner, name in targets:
+        fn = getattr(owner, name)
+        label = f"{owner.__name__}.{name}"
+
+        @functools.wraps(fn)
+        def timed(*a: Any, _fn: Any = fn, _label: str = label, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                totals[_label].append(time.perf_counter() - t)
+
+        setattr(owner, name, timed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full"))
+    parser.add_argument("--dtype", default="float16")
+    parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    from torch.profiler import ProfilerActivity, profile
+
+    from xtts_server import XTTS
+    from xtts_server.engine import Engine, EngineConfig
+    from xtts_server.engine import engine as engine_mod
+    from xtts_server.engine import runner as runner_mod
+    from xtts_server.inference import vocoder_stream
+    from xtts_server.random_model import make_test_model
+
+    if not (args.model_dir / "model.pth").is_file():
+        make_test_model(args.model_dir, "full", seed=0)
+    tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
+    voice = tts.studio_voice(STUDIO_VOICE)
+    engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
+    engine.start()
+    for i in range(3):
+        run_batch(engine, tts, voice, 1, seed=i)  # warm-up (allocator, pinned host blocks)
+    report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
+    report.update(dtype=args.dtype, slots=args.slots, weights="random, full size")
+
+    # 1. Host time per call, over 5 requests (ms per request).
+    totals: dict[str, list[float]] = collections.defaultdict(list)
+    E, R = engine_mod.Engine, runner_mod.Runner
+    wrap_timers(
+        [(E, "_schedule"), (E, "_admit"), (E, "_prompts"), (E, "_set_params"), (E, "_on_device"),
+         (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode"), (E, "_deliver"),
+         (R, "prefill"), (R, "decode"), (R, "vocode"), (R, "_window_frames"), (runner_mod._Graphs, "run"),
+         (vocoder_stream.StreamingVocoder, "__init__")],
+        totals,
+    )  # fmt: skip
+    runs = [run_batch(engine, tts, voice, 1, seed=10 + i) for i in range(5)]
+    report["ttfa_ms"] = [r["ttfa_ms_p50"] for r in runs]
+    report["total_ms"] = [r["total_ms_p50"] for r in runs]
+    report["host_ms_per_request"] = {
+        k: {"calls": len(v) / 5, "ms": sum(v) / 5 * 1e3, "max_ms": max(v) * 1e3}
+        for k, v in sorted(totals.items(), key=lambda kv: -sum(kv[1]))
+    }
+    print(json.dumps(report), flush=True)
+
+    # 2. Calls that wait for the GPU, with their stacks.
+    syncs: list[dict[str, Any]] = []
+    shown = warnings.showwarning
+
+    def record(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        stack = [
+            f"{f.filename.split('/src/')[-1]}:{f.lineno} {f.name}" for f in traceback.extract_stack()[:-1]
+        ]
+        syncs.append({"message": str(message)[:200], "stack": stack[-8:]})
+
+    warnings.showwarning = record
+    warnings.simplefilter("always")
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        run_batch(engine, tts, voice, 1, seed=20)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+        warnings.showwarning = shown
+    by_site = collections.Counter(" <- ".join(s["stack"][-4:][::-1]) for s in syncs)
+    report["gpu_waits"] = [{"count": n, "site": site} for site, n in by_site.most_common(20)]
+    print(json.dumps(report["gpu_waits"], indent=1), flush=True)
+
+    # 3. torch.profiler over one request: heaviest CPU ops, CUDA API calls, GPU busy share.
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run_batch(engine, tts, voice, 1, seed=30)
+        torch.cuda.synchronize()
+    averages = prof.key_averages()
+    ops = sorted(averages, key=lambda e: -e.self_cpu_time_total)
+    report["top_cpu_ops"] = [
+        {"name": e.key[:80], "count": e.count, "self_cpu_ms": e.self_cpu_time_total / 1e3} for e in ops[:30]
+    ]
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    if kernels:
+        start = min(e.time_range.start for e in kernels)
+        end = max(e.time_range.end for e in kernels)
+        busy = sum(e.time_range.end - e.time_range.start for e in kernels)
+        report["gpu"] = {"kernels": len(kernels), "span_ms": (end - start) / 1e3, "busy_ms": busy / 1e3}
+    for row in report["top_cpu_ops"]:
+        print(f"  {row['count']:6d} {row['self_cpu_ms']:8.2f} ms  {row['name']}")
+    print(json.dumps(report.get("gpu")), flush=True)
+    engine.stop()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
