@@ -72,7 +72,7 @@ def main() -> None:
     totals: dict[str, list[float]] = collections.defaultdict(list)
     E, R = engine_mod.Engine, runner_mod.Runner
     wrap_timers(
-        [(E, "_schedule"), (E, "_admit"), (E, "_prompts"), (E, "_set_params"), (E, "_on_device"),
+        [(E, "_schedule"), (E, "_admit"), (E, "_on_device"),
          (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode"), (E, "_deliver"),
          (R, "prefill"), (R, "decode"), (R, "vocode"), (R, "_window_frames"), (runner_mod._Graphs, "run"),
          (vocoder_stream.StreamingVocoder, "__init__")],

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xtts_server.engine.runner import Runner, RunnerConfig, upload
+from xtts_server.engine.runner import Runner, RunnerConfig
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
 from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan, to_device
@@ -286,9 +286,12 @@ class Engine:
             return [], None
         first_row = len(self.rows)
         try:
-            prompts, lengths = self._prompts(take)
-            self._set_params(first_row, take)
-            self.runner.prefill(first_row, prompts, lengths)
+            self.runner.prefill(
+                first_row,
+                [r.text_ids for r in take],
+                [r.gpt_cond_latent for r in take],
+                [self._row_params(r) for r in take],
+            )
             embeddings = self._on_device([r.speaker_embedding for r in take]).to(self.runner.voc_dtype)
         except Exception as e:  # this batch fails (out of memory, a bad prompt); the engine goes on
             logger.exception("prefill of %d requests failed", len(take))
@@ -298,9 +301,9 @@ class Engine:
                 self._admitting = 0
             return [], None
         decoder = self.model.hifigan_decoder
-        for i, (req, length) in enumerate(zip(take, lengths, strict=True)):
+        for i, req in enumerate(take):
             req.row = first_row + i
-            req.prompt_len = length
+            req.prompt_len = self._prompt_len(req)
             req.launched = 1
             req.vocoder = StreamingVocoder(decoder, embeddings[i : i + 1], speed=req.speed)
         with self._lock:
@@ -314,38 +317,18 @@ class Engine:
         """Positions of the request's prompt: conditioning latents, [START] text [STOP], start code."""
         return self.model.gpt.args.cond_latents + len(req.text_ids) + 3
 
-    def _prompts(self, reqs: list[EngineRequest]) -> tuple[torch.Tensor, list[int]]:
-        """The newcomers' prompts, built together (a few kernels, not a dozen per request):
-        [n, longest, dim] and each one's length."""
-        texts = [r.text_ids for r in reqs]
-        ids = np.zeros((len(texts), max(len(t) for t in texts)), dtype=np.int64)
-        for i, t in enumerate(texts):
-            ids[i, : len(t)] = t
-        with torch.inference_mode():
-            cond = self._on_device([r.gpt_cond_latent for r in reqs]).to(self.runner.dtype)
-            lengths = to_device(np.array([len(t) for t in texts], dtype=np.int64), self.device)
-            prompts = self.model.gpt.prompts(cond, to_device(ids, self.device), lengths)
-        return prompts, [self._prompt_len(r) for r in reqs]
-
     def _on_device(self, tensors: list[torch.Tensor]) -> torch.Tensor:
         """Per-request tensors [1, ...] (voices, usually already on the device) as one [n, ...]."""
         if all(t.device == self.device for t in tensors):
             return torch.cat(tensors)
         return to_device(torch.cat([t.cpu() for t in tensors]), self.device)
 
-    def _set_params(self, first_row: int, reqs: list[EngineRequest]) -> None:
-        p = self.runner.params.rows(first_row, first_row + len(reqs))
-
-        def put(t: torch.Tensor, values: list[float] | list[int] | list[bool]) -> None:
-            t.copy_(upload(values, t.dtype, self.device))
-
-        put(p.temperature, [r.params.temperature for r in reqs])
-        put(p.top_k, [r.params.top_k for r in reqs])
-        put(p.top_p, [r.params.top_p for r in reqs])
-        put(p.repetition_penalty, [r.params.repetition_penalty for r in reqs])
-        put(p.do_sample, [r.params.do_sample for r in reqs])
-        put(p.seed, [r.seed & 0xFFFFFFFF for r in reqs])
-        put(p.min_new, [r.min_new_tokens for r in reqs])
+    @staticmethod
+    def _row_params(req: EngineRequest) -> tuple[float, int, float, float, bool, int, int]:
+        """The request's sampling parameters as `Runner.prefill` takes them."""
+        p = req.params
+        return (p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.do_sample, req.seed & 0xFFFFFFFF,
+                req.min_new_tokens)  # fmt: skip
 
     def _execute(self, prefilled: list[EngineRequest], first: torch.Tensor | None) -> _Launched:
         rows = [r for r in self.rows]

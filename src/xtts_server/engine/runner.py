@@ -6,6 +6,12 @@ parameters, latent history) belongs to one stream. Live streams always occupy ro
 leaves, the last row moves into its place (`move_row`). So a decode step for n streams works on the
 leading rows of the static buffers, whose addresses never change: one captured graph per batch-size
 bucket B >= n (rows past n compute garbage that nobody reads), with no gather and no host copy in.
+One more row past the slots, the scratch row, takes the writes of a prefill's padding rows.
+
+Admission. The newcomers' text ids, prompt lengths, target rows and sampling parameters go to the
+device in one copy of a pinned host buffer (their voices' latents in another); one graph per
+prefill bucket then builds the prompts, runs them, places keys and values in the rows' caches,
+sets the rows' parameters and chooses each one's first code.
 
 Positions. After a row has chosen code k: `codes` = code k, `step` = k + 1 (codes chosen so far),
 `pos` = P + k where P is its prompt length (the sequence position code k is written at). A decode
@@ -30,15 +36,10 @@ import numpy as np
 import torch
 
 from xtts_server.engine.sampler import RowParams, choose_codes
-from xtts_server.inference.vocoder_stream import WindowPlan, to_device, window_frames
+from xtts_server.inference.vocoder_stream import WindowPlan, to_device_all, window_frames
 from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
-
-
-def upload(values: Sequence[int] | Sequence[float], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A small host list on the device without waiting for the GPU (see `to_device`)."""
-    return to_device(torch.tensor(values, dtype=dtype), device)
 
 
 def fused_sampler() -> types.ModuleType:
@@ -167,7 +168,8 @@ class Runner:
         self.vocab = a.gpt_num_audio_tokens
         self.dim = a.gpt_n_model_channels
         self.mel_positions = a.mel_positions
-        r = config.slots
+        r = config.slots + 1  # the slots and the scratch row
+        self.scratch = config.slots
         self.cache = self.gpt.new_cache(r, config.seq_len, self.dtype, device)
         self.codes = torch.zeros(r, dtype=torch.long, device=device)
         self.step = torch.zeros(r, dtype=torch.long, device=device)
@@ -180,10 +182,30 @@ class Runner:
         self.reset()
         self.graphs = _Graphs() if config.cuda_graphs else None
         self.buckets = config.buckets or config.cuda_graphs
-        # Prefill inputs (static when graphed): right-padded prompts and each one's last index.
-        pb, pp = max(config.prefill_batches), max(config.prompt_buckets)
-        self.prompt_in = torch.zeros(pb, pp, self.dim, dtype=self.dtype, device=device)
-        self.last_in = torch.zeros(pb, dtype=torch.long, device=device)
+        # Prefill inputs (static when graphed), a row per newcomer: ints [pb, T + 6] (text ids
+        # right-padded to T, then text length, target row, top_k, seed, min_new, do_sample), floats
+        # [pb, 3] (temperature, top_p, repetition penalty) and the voices' latents [pb, 32, dim].
+        # Each has two pinned host twins, used in turn (one may still be in flight).
+        pb = max(config.prefill_batches)
+        self.text_width = config.max_prompt - a.cond_latents - 3
+        self.adm_int = torch.zeros(pb, self.text_width + 6, dtype=torch.long, device=device)
+        self.adm_int[:, self.text_width + 1] = self.scratch  # (capture warm-ups write the scratch row)
+        self.adm_float = torch.ones(pb, 3, dtype=torch.float32, device=device)
+        self.adm_cond = torch.zeros(pb, a.cond_latents, self.dim, dtype=self.dtype, device=device)
+        pinned = device.type == "cuda"
+        self._adm_host = [
+            tuple(
+                torch.zeros(x.shape, dtype=x.dtype, pin_memory=pinned)
+                for x in (self.adm_int, self.adm_float, self.adm_cond)
+            )
+            for _ in range(2)
+        ]
+        self._adm_sent: list[torch.cuda.Event | None] = [None, None]
+        self._adm_tick = 0
+        # A fresh row's repetition mask: the reference's generate() sees placeholder ids "1" for the
+        # prefix and the start code; its repetition penalty covers both from the first step.
+        self._seen_start = torch.zeros(self.vocab, dtype=torch.bool, device=device)
+        self._seen_start[[1, a.gpt_start_audio_token]] = True
         # Vocoder inputs (static when graphed).
         decoder = model.hifigan_decoder
         vb, vf = max(config.vocoder_batches), max(config.vocoder_frames)
@@ -255,54 +277,91 @@ class Runner:
             return self.graphs.run(key)
         return make(key[1], key[2])()
 
-    def _prefill_fn(self, b: int, p: int) -> Callable[[], tuple[torch.Tensor, ...]]:
+    def _prefill_fn(self, b: int, p: int) -> Callable[[], None]:
         gpt = self.gpt
-        rows = torch.arange(b, device=self.device)
+        t, latents = self.text_width, gpt.args.cond_latents
+        ar = torch.arange(b, device=self.device)
+        zero = torch.zeros(b, dtype=torch.long, device=self.device)
+        choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
 
-        def prefill() -> tuple[torch.Tensor, ...]:
-            hidden, keys, values = gpt.prefill(self.prompt_in[:b, :p])
-            latent = gpt.latents(hidden[rows, self.last_in[:b]])  # [b, dim]
-            return keys, values, latent, gpt.logits(latent).float()
+        def prefill() -> None:
+            ints, floats = self.adm_int[:b], self.adm_float[:b]
+            text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
+            # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
+            prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
+            hidden, keys, values = gpt.prefill(prompts)
+            latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
+            logits = gpt.logits(latent).float()
+            self.cache.k[:, rows, :, :p] = keys
+            self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
+            prm = self.params
+            columns = (floats[:, 0], ints[:, t + 2], floats[:, 1], floats[:, 2], ints[:, t + 5] != 0,
+                       ints[:, t + 3], ints[:, t + 4])  # fmt: skip
+            for dst, src in zip(prm.tensors(), columns, strict=True):  # (RowParams.tensors' order)
+                dst.index_copy_(0, rows, src)
+            seen = self._seen_start.expand(b, -1).clone()
+            code = choose(logits, seen, zero, prm.select(rows), self.stop)
+            seen.index_put_((ar, code), self._true)  # a device scalar: no host copy in a graph
+            self.seen.index_copy_(0, rows, seen)
+            self.hist[:, 0].index_copy_(0, rows, latent)
+            self.codes.index_copy_(0, rows, code)
+            self.step.index_fill_(0, rows, 1)
+            self.pos.index_copy_(0, rows, text_len + latents + 3)  # the prompt's length
 
         return prefill
 
     @torch.inference_mode()
-    def prefill(self, first_row: int, prompts: torch.Tensor, lengths: Sequence[int]) -> None:
-        """Place prompts [n, >= longest, dim], row i's in its first lengths[i] positions, in rows
-        first_row.. (whose sampling parameters are set), run them, and choose each one's first code
-        (step 0): the rows are then ready to decode."""
-        n = len(lengths)
-        longest = max(lengths)
+    def prefill(
+        self,
+        first_row: int,
+        texts: Sequence[Sequence[int]],
+        cond_latents: Sequence[torch.Tensor],
+        params: Sequence[tuple[float, int, float, float, bool, int, int]],
+    ) -> None:
+        """Start newcomers in rows first_row..: text ids, voice latents [1, 32, dim] and sampling
+        parameters (temperature, top_k, top_p, repetition_penalty, do_sample, seed, min_new) of
+        each. Runs their prompts and chooses each one's first code (step 0): the rows are then
+        ready to decode."""
+        n = len(texts)
+        longest = self.gpt.args.cond_latents + max(len(x) for x in texts) + 3
         if not self.buckets:
             b, p = n, longest
         else:
             shape = self.config.prefill_shape(n, longest)
             assert shape is not None, (n, longest)
             b, p = shape
-        self.prompt_in[:b, :p].zero_()
-        self.prompt_in[:n, :longest] = prompts[:, :longest]
-        self.last_in[:b].zero_()  # padded rows: stale indices could point past this bucket
-        self.last_in[:n] = upload([length - 1 for length in lengths], torch.long, self.device)
-        if not self.buckets:
-            keys, values, latent, logits = self._prefill_fn(b, p)()
+        k = self._adm_tick % 2
+        self._adm_tick += 1
+        sent = self._adm_sent[k]
+        if sent is not None:
+            sent.synchronize()  # its last copy (two admissions ago) has left the host buffers
+        host_int, host_float, host_cond = self._adm_host[k]
+        t = self.text_width
+        ints, floats = host_int.numpy(), host_float.numpy()
+        ints[:b] = 0
+        ints[:b, t + 1] = self.scratch
+        floats[:b] = 1.0
+        for i, ids in enumerate(texts):
+            ints[i, : len(ids)] = ids
+        ints[:n, t] = [len(ids) for ids in texts]
+        ints[:n, t + 1] = np.arange(first_row, first_row + n)
+        ints[:n, t + 2 :] = [(top_k, seed, least, sample) for _, top_k, _, _, sample, seed, least in params]
+        floats[:n] = [(temperature, top_p, penalty) for temperature, _, top_p, penalty, *_ in params]
+        pinned = self.device.type == "cuda"
+        self.adm_int[:b].copy_(host_int[:b], non_blocking=pinned)
+        self.adm_float[:b].copy_(host_float[:b], non_blocking=pinned)
+        if all(c.device.type == "cpu" for c in cond_latents):
+            host_cond[:n].copy_(torch.cat(list(cond_latents)))  # (to the model's dtype)
+            self.adm_cond[:n].copy_(host_cond[:n], non_blocking=pinned)
         else:
-            keys, values, latent, logits = self._call(("prefill", b, p), self._prefill_fn)  # type: ignore[misc]
-        hi = first_row + n
-        self.cache.k[:, first_row:hi, :, :p] = keys[:, :n]
-        self.cache.v[:, first_row:hi, :, :p] = values[:, :n]  # (views of cache.kv)
-        self.seen[first_row:hi] = False
-        # The reference's generate() sees placeholder ids "1" for the prefix and the start code;
-        # its repetition penalty covers both from the first step.
-        self.seen[first_row:hi, 1] = True
-        self.seen[first_row:hi, self.gpt.args.gpt_start_audio_token] = True
-        zero = torch.zeros(n, dtype=torch.long, device=self.device)
-        choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
-        code = choose(logits[:n], self.seen[first_row:hi], zero, self.params.rows(first_row, hi), self.stop)
-        self.hist[first_row:hi, 0] = latent[:n]
-        self.seen[torch.arange(first_row, hi, device=self.device), code] = True
-        self.codes[first_row:hi] = code
-        self.step[first_row:hi] = 1
-        self.pos[first_row:hi] = upload(lengths, torch.long, self.device)
+            self.adm_cond[:n].copy_(torch.cat([c.to(self.device) for c in cond_latents]))
+        if pinned:
+            self._adm_sent[k] = torch.cuda.Event()
+            self._adm_sent[k].record()  # type: ignore[union-attr]
+        if not self.buckets:
+            self._prefill_fn(b, p)()
+        else:
+            self._call(("prefill", b, p), self._prefill_fn)
 
     def _vocoder_fn(self, b: int, f: int, ends: bool = False) -> Callable[[], torch.Tensor]:
         decoder = self.model.hifigan_decoder
@@ -313,14 +372,17 @@ class Runner:
 
         return run
 
-    def _window_frames(self, plans: Sequence[WindowPlan], rows: Sequence[int]) -> torch.Tensor:
+    def _window_frames(
+        self, plans: Sequence[WindowPlan], rows: Sequence[int], also: Sequence[np.ndarray] = ()
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Generator input frames of windows whose latents are in the history of `rows`, all in one
-        gather and one interpolation per stage -> [sum of frames, dim] (each plan's, in order)."""
+        gather and one interpolation per stage -> ([sum of frames, dim], each plan's frames in
+        order; `also`: more int64 host arrays, on the device in the same copy as the gather's)."""
         spans = [p.latents[1] - p.latents[0] for p in plans]
         row_idx = np.concatenate([np.full(n, r) for n, r in zip(spans, rows, strict=True)])
         pos_idx = np.concatenate([np.arange(*p.latents) for p in plans])
-        latents = self.hist[to_device(row_idx, self.device), to_device(pos_idx, self.device)]
-        return window_frames(plans, latents)
+        row_dev, pos_dev, *more = to_device_all([row_idx, pos_idx, *also], self.device)
+        return window_frames(plans, self.hist[row_dev, pos_dev]), more
 
     @torch.inference_mode()
     def vocode(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> list[np.ndarray]:
@@ -335,7 +397,7 @@ class Runner:
         for i, (plan, row, g) in enumerate(windows):
             f = _bucket(plan.frames, self.config.vocoder_frames)
             if f is None or not self.buckets:
-                frames = self._window_frames([plan], [row]).T[None].to(self.voc_dtype)  # [1, C, n]
+                frames = self._window_frames([plan], [row])[0].T[None].to(self.voc_dtype)  # [1, C, n]
                 wav = decoder.generate(frames, g).reshape(-1)
                 out[i] = plan.take(wav).float().cpu().numpy()
             else:
@@ -350,19 +412,19 @@ class Runner:
             b = _bucket(n, self.config.vocoder_batches)
             assert b is not None
             plans = [windows[i][0] for i in group]
-            frames = self._window_frames(plans, [windows[i][1] for i in group])  # [sum, C]
-            # Each window's frames into its row of the static input, zero-padded to f.
+            # Each window's frames go to its row of the static input, zero-padded to f.
             which = np.concatenate([np.full(p.frames, j) for j, p in enumerate(plans)])
             at = np.concatenate([np.arange(p.frames) for p in plans])
+            lengths = np.array([p.frames for p in plans] + [f] * (b - n), dtype=np.int64)
+            frames, (which_dev, at_dev, lengths_dev) = self._window_frames(
+                plans, [windows[i][1] for i in group], also=[which, at, lengths]
+            )  # [sum, C]
             self.frames_in[:b, :, :f].zero_()
-            self.frames_in.transpose(1, 2)[to_device(which, self.device), to_device(at, self.device)] = (
-                frames.to(self.voc_dtype)
-            )
+            self.frames_in.transpose(1, 2)[which_dev, at_dev] = frames.to(self.voc_dtype)
             self.g_in[:n] = torch.cat([windows[i][2] for i in group])
             ends = any(p.at_end for p in plans)
             if ends:
-                lengths = [p.frames for p in plans] + [f] * (b - n)
-                self.lengths_in[:b] = upload(lengths, torch.long, self.device)
+                self.lengths_in[:b] = lengths_dev
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
             host = wav[:n].cpu()  # [n, f * hop]; waits for the GPU

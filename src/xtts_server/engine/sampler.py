@@ -49,6 +49,13 @@ class RowParams:
         return [self.temperature, self.top_k, self.top_p, self.repetition_penalty, self.do_sample,
                 self.seed, self.min_new]  # fmt: skip
 
+    def select(self, rows: torch.Tensor) -> RowParams:
+        """A copy of the given rows [n] (index_select: a graph-safe gather)."""
+        picked = object.__new__(RowParams)
+        for name, t in vars(self).items():
+            setattr(picked, name, t.index_select(0, rows))
+        return picked
+
     def rows(self, lo: int, hi: int) -> RowParams:
         """A view of rows [lo, hi) (shares storage: writes go through)."""
         view = object.__new__(RowParams)

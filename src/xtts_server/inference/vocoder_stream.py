@@ -86,13 +86,14 @@ class LinearStage:
         return _mix(x.T, i0 - x_start, i1 - x_start, lam).T
 
 
-def _mix(x: torch.Tensor, i0: np.ndarray, i1: np.ndarray, lam: np.ndarray) -> torch.Tensor:
+_Array = np.ndarray | torch.Tensor
+
+
+def _mix(x: torch.Tensor, i0: _Array, i1: _Array, lam: _Array) -> torch.Tensor:
     """Rows x[i0] * (1 - lam) + x[i1] * lam of x [N, C], in float32 as ATen's linear interpolation,
-    back in x's dtype -> [len(i0), C]."""
-    device = x.device
-    a = to_device(i0, device)
-    b = to_device(i1, device)
-    w = to_device(lam, device)[:, None]
+    back in x's dtype -> [len(i0), C]. Indices and weights on the host or already on x's device."""
+    a, b, w = (v if isinstance(v, torch.Tensor) else to_device(v, x.device) for v in (i0, i1, lam))
+    w = w[:, None]
     return (x[a].float() * (1.0 - w) + x[b].float() * w).to(x.dtype)
 
 
@@ -126,6 +127,13 @@ class WindowPlan:
         return wav[self.start : self.start + self.samples]
 
 
+def to_device_all(arrays: Sequence[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    """Host arrays of one dtype on the device in one copy (see `to_device`: each copy costs the
+    host tens of microseconds) -> a view of each, in its shape."""
+    flat = to_device(np.concatenate([np.ravel(a) for a in arrays]), device)
+    return [t.view(a.shape) for t, a in zip(flat.split([a.size for a in arrays]), arrays, strict=True)]
+
+
 def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.Tensor:
     """Generator input frames of many windows at once. `latents` [sum of latent ranges, C] holds
     each plan's latents, concatenated in plan order -> [sum of frames, C], each plan's frames
@@ -133,7 +141,7 @@ def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.T
     copy stages in front, which are exact."""
     depth = max(len(p.stages) for p in plans)
     sizes = [p.latents[1] - p.latents[0] for p in plans]
-    x = latents
+    levels = []  # each stage's (i0, i1, lam) over all plans, on the host
     for level in range(depth):
         i0s, i1s, lams, out_sizes = [], [], [], []
         offset = 0
@@ -149,8 +157,14 @@ def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.T
             lams.append(lam)
             out_sizes.append(len(i0))
             offset += size
-        x = _mix(x, np.concatenate(i0s), np.concatenate(i1s), np.concatenate(lams))
+        levels.append((np.concatenate(i0s), np.concatenate(i1s), np.concatenate(lams)))
         sizes = out_sizes
+    # Two copies to the device for all stages (indices, weights), not three a stage.
+    indices = to_device_all([i for i0, i1, _ in levels for i in (i0, i1)], latents.device)
+    weights = to_device_all([lam for _, _, lam in levels], latents.device)
+    x = latents
+    for level in range(depth):
+        x = _mix(x, indices[2 * level], indices[2 * level + 1], weights[level])
     return x
 
 

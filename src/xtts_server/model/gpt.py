@@ -197,7 +197,7 @@ class GPT(nn.Module):
         a = self.args
         text = torch.full((b, t + 2), a.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device)
         text[:, 1 : t + 1] = text_ids
-        text[rows, lengths + 1] = a.gpt_stop_text_token  # [START] ids [STOP] (pads after)
+        text.scatter_(1, (lengths + 1)[:, None], a.gpt_stop_text_token)  # [START] ids [STOP] (pads after)
         positions = torch.arange(t + 2, device=text.device)
         text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
         start = torch.full((1, 1), a.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device)
