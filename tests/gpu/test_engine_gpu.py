@@ -59,7 +59,7 @@ def test_graph_replay_equals_eager_for_every_decode_bucket(any_tts: Any) -> None
                 runner.cache.kv.normal_(generator=gen)
                 runner.codes.random_(0, 1000, generator=gen)
                 runner.step.random_(1, 50, generator=gen)
-                runner.pos.copy_(torch.randint(0, s, (runner.config.slots,), device="cuda", generator=gen))
+                runner.pos.copy_(torch.randint(0, s, runner.pos.shape, device="cuda", generator=gen))
                 state = [t.clone() for t in runner._row_tensors] + [
                     runner.cache.kv.clone(),
                 ]
