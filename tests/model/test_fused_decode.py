@@ -68,6 +68,25 @@ def test_linear_after_two_layer_norms_stores_their_output(dtype: torch.dtype) ->
         _close(got, linear(want), dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_linear_that_embeds_its_rows_first(dtype: torch.dtype) -> None:
+    # The step's first linear: rows = code embedding + position embedding (position clamped),
+    # stored for the residual, then LayerNorm and the linear; 17 rows: two row tiles.
+    k, n = 200, 72
+    linear, norm = _layers(k, n, dtype)
+    torch.manual_seed(1)
+    table = torch.nn.Embedding(50, k).to(DEVICE, dtype)
+    pos_table = torch.nn.Embedding(30, k).to(DEVICE, dtype)
+    codes = torch.randint(0, 50, (17,), device=DEVICE)
+    step = torch.randint(0, 40, (17,), device=DEVICE)  # some past the last position: clamped to 29
+    x = torch.full((17, k), float("nan"), device=DEVICE, dtype=dtype)
+    with torch.inference_mode():
+        got = fused_decode.linear(x, linear, norm=norm, embed=(table, pos_table, codes, step, 29))
+        want_x = table(codes) + pos_table(step.clamp(max=29))
+        assert torch.equal(x, want_x)  # rounded as the unfused add
+        _close(got, linear(norm(want_x)), dtype)
+
+
 @pytest.mark.parametrize("split", [2, 3])
 def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) -> None:
     # K in `split` ranges summed by the last program of each tile; 7 rows, masked edges in N and K.

@@ -6,8 +6,10 @@ update, vLLM-style.
 - execute: one decode step for all live rows (a CUDA graph per batch bucket on a GPU). The chosen
   codes are copied to pinned host memory without waiting.
 - update: read the *previous* step's codes (by now the GPU is busy with this one, so the host never
-  stalls it), note stops, and run the vocoder windows of streams that reached a chunk boundary,
-  batched across streams; hand the audio to each request's callback.
+  stalls it), note stops, and queue the vocoder windows of streams that reached a chunk boundary,
+  batched across streams, behind the step in flight. Their audio goes to each request's callback
+  at the next update (after that step's codes, so the host never waits for the vocoder with no
+  step queued), followed by the end of the streams that stopped.
 
 Because update lags execute by one step, a stream that stopped is stepped once more on stale state
 before it leaves; the runner keeps such rows in bounds and nobody reads their output.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xtts_server.engine.runner import Runner, RunnerConfig
+from xtts_server.engine.runner import Runner, RunnerConfig, VocodeJob
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
 from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan, to_device
@@ -151,6 +153,10 @@ class Engine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.dead: BaseException | None = None  # set when the loop itself failed
+        # Vocoder jobs in flight: (job, its windows, streams that end with it), oldest first.
+        self._vocoding: collections.deque[
+            tuple[VocodeJob, list[tuple[EngineRequest, WindowPlan]], list[EngineRequest]]
+        ] = collections.deque()
         self._pinned = self.device.type == "cuda"
         self._host = [self._host_buffer(c.slots) for _ in range(2)]
         self._tick = 0
@@ -158,8 +164,8 @@ class Engine:
         self.rows_stepped = 0  # sum of live rows over those steps (batch occupancy)
         # Host seconds the loop spent in each phase (benchmarks read it to see where time goes):
         # schedule, admit (prompts and prefill), execute (launching a step), wait (for a step's
-        # codes), window (planning vocoder windows), vocode (running them, to audio on the host,
-        # and handing it to the callbacks).
+        # codes), collect (waiting for vocoder audio and handing it to the callbacks), window
+        # (planning vocoder windows), vocode (queueing them).
         self.phase_s: dict[str, float] = collections.defaultdict(float)
 
     def _host_buffer(self, n: int) -> torch.Tensor:
@@ -222,6 +228,8 @@ class Engine:
                 if pending is not None:
                     self._update(pending)
                 pending = launched
+                if pending is None:
+                    self._collect()  # nothing decoding: hand out the vocoder's last audio now
                 if pending is None and not self.waiting:
                     self._wake.wait(0.5)
                     self._wake.clear()
@@ -354,8 +362,9 @@ class Engine:
         t0 = time.perf_counter()
         if step.event is not None:
             step.event.synchronize()
+        self.phase_s["wait"] += time.perf_counter() - t0
+        self._collect()  # the windows launched by the last update (queued before this step's end)
         t1 = time.perf_counter()
-        self.phase_s["wait"] += t1 - t0
         windows: list[tuple[EngineRequest, WindowPlan]] = []
         arrivals: list[tuple[EngineRequest, int]] = []
         if step.first_codes is not None:
@@ -377,14 +386,14 @@ class Engine:
                     req.finished = True
         t2 = time.perf_counter()
         self.phase_s["window"] += t2 - t1
+        # Streams that stopped now (a newcomer arrives twice: its first code and this step's).
+        ended = (r for r, _ in arrivals if r.finished and not r.cancelled and r.vocoder is not None)
+        ending = list(dict.fromkeys(ended))
         if windows:
-            self._vocode(windows)
+            self._vocode_launch(windows, ending)
         self.phase_s["vocode"] += time.perf_counter() - t2
-        for req, _ in arrivals:
-            if req.finished and not req.cancelled and req.vocoder is not None:
-                req.vocoder = None  # done exactly once
-                codes = tuple(c for c in req.codes if c != self.stop_code)
-                self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, codes=codes))
+        for req in ending:
+            self._end(req)  # (those with a window in flight are ended when its audio is handed out)
 
     def _window(self, req: EngineRequest, n: int, at_end: bool) -> WindowPlan | None:
         """Plan the request's next vocoder window now that it has n latents (host only: the
@@ -394,17 +403,45 @@ class Engine:
         req.vocoded = n
         return req.vocoder.plan_window(n, at_end=at_end)
 
-    def _vocode(self, windows: list[tuple[EngineRequest, WindowPlan]]) -> None:
+    def _vocode_launch(
+        self, windows: list[tuple[EngineRequest, WindowPlan]], ending: list[EngineRequest]
+    ) -> None:
+        """Queue the windows on the GPU; their audio (then the end of each of `ending` that has a
+        window here) is handed out by the next `_collect`, so the host goes on launching steps."""
         try:
-            audio = self.runner.vocode([(w, r.row, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
+            job = self.runner.vocode_launch([(w, r.row, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for req, _ in windows:
                 self._fail(req, _request_error(e, "decoding audio"))
             return
-        for (req, _), chunk in zip(windows, audio, strict=True):
-            if chunk.size:
-                self._deliver(req, AudioOut(chunk))
+        mine = {id(r) for r, _ in windows}
+        finishers = [r for r in ending if id(r) in mine]
+        for req in finishers:
+            ending.remove(req)
+        self._vocoding.append((job, windows, finishers))
+
+    def _collect(self) -> None:
+        """Hand out the audio of every launched vocoder job (waiting for the GPU where needed),
+        then end the streams whose last window it held."""
+        t0 = time.perf_counter()
+        while self._vocoding:
+            job, windows, finishers = self._vocoding.popleft()
+            audio = self.runner.vocode_collect(job)
+            for (req, _), chunk in zip(windows, audio, strict=True):
+                if chunk.size:
+                    self._deliver(req, AudioOut(chunk))
+            for req in finishers:
+                self._end(req)
+        self.phase_s["collect"] += time.perf_counter() - t0
+
+    def _end(self, req: EngineRequest) -> None:
+        """The stream's last audio is out: deliver its end (exactly once)."""
+        if req.cancelled or req.vocoder is None:
+            return
+        req.vocoder = None
+        codes = tuple(c for c in req.codes if c != self.stop_code)
+        self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, codes=codes))
 
     def _deliver(self, req: EngineRequest, out: AudioOut) -> None:
         if req.cancelled:
@@ -417,4 +454,5 @@ class Engine:
 
     def _fail(self, req: EngineRequest, error: BaseException) -> None:
         req.finished = True
+        req.vocoder = None  # (its end is this error: `_end` delivers nothing more)
         self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, error=error))

@@ -18,6 +18,10 @@ Positions. After a row has chosen code k: `codes` = code k, `step` = k + 1 (code
 step embeds code k at audio position k + 1, writes it at `pos`, and chooses code k + 1 from the
 hidden state; its latent (the vocoder's input) is stored at `hist[row, k + 1]`.
 
+Vocoder. On a GPU the vocoder windows run on a stream of their own, beside the decode steps:
+they read the latent history in stream order after the steps that wrote it, and a row's history
+is not overwritten (a move, a newcomer) before those reads are done.
+
 Attention length. A step attends to positions [0, S') of each row, S' a bucket >= the longest
 live row: the cost follows the text actually cached, not the cache's capacity.
 """
@@ -83,6 +87,9 @@ class RunnerConfig:
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
+    # On a GPU, run the vocoder on its own CUDA stream, beside the decode steps (its graphs in their
+    # own memory pool), instead of between them.
+    vocoder_stream: bool = True
 
     @property
     def seq_len(self) -> int:
@@ -127,6 +134,15 @@ class RunnerConfig:
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
         )
+
+
+@dataclass
+class VocodeJob:
+    """Vocoder windows in flight (`Runner.vocode_launch`)."""
+
+    out: list[np.ndarray | None]  # each window's samples, filled now (unbatched) or at collect
+    groups: list[tuple[list[int], list[WindowPlan], torch.Tensor]]  # windows, plans, host samples
+    done: torch.cuda.Event | None  # recorded after the last copy to the host (on a GPU)
 
 
 class _Graphs:
@@ -181,6 +197,12 @@ class Runner:
         self._row_tensors = [self.codes, self.step, self.pos, self.seen, self.hist, *self.params.tensors()]
         self.reset()
         self.graphs = _Graphs() if config.cuda_graphs else None
+        # The vocoder: its own stream and graph pool (it runs while decode graphs run), and the
+        # event after its last read of the latent history (rows may not change before it).
+        side = config.vocoder_stream and device.type == "cuda"
+        self.voc_stream = torch.cuda.Stream(device=device) if side else None
+        self.voc_graphs = _Graphs() if config.cuda_graphs else None
+        self._history_read: torch.cuda.Event | None = None
         self.buckets = config.buckets or config.cuda_graphs
         # Prefill inputs (static when graphed), a row per newcomer: ints [pb, T + 6] (text ids
         # right-padded to T, then text length, target row, top_k, seed, min_new, do_sample), floats
@@ -273,8 +295,9 @@ class Runner:
     def _call(self, key: tuple[str, int, int], make: Callable[[int, int], Callable[[], object]]) -> object:
         # (the key names its graph; without graphs, `make` builds the same call to run eagerly)
         """Replay the key's graph, or run the same padded shapes eagerly."""
-        if self.graphs is not None:
-            return self.graphs.run(key)
+        graphs = self.voc_graphs if key[0].startswith("vocoder") else self.graphs
+        if graphs is not None:
+            return graphs.run(key)
         return make(key[1], key[2])()
 
     def _prefill_fn(self, b: int, p: int) -> Callable[[], None]:
@@ -330,6 +353,7 @@ class Runner:
             shape = self.config.prefill_shape(n, longest)
             assert shape is not None, (n, longest)
             b, p = shape
+        self._history_settled()
         k = self._adm_tick % 2
         self._adm_tick += 1
         sent = self._adm_sent[k]
@@ -384,26 +408,44 @@ class Runner:
         row_dev, pos_dev, *more = to_device_all([row_idx, pos_idx, *also], self.device)
         return window_frames(plans, self.hist[row_dev, pos_dev]), more
 
-    @torch.inference_mode()
     def vocode(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> list[np.ndarray]:
-        """Decode windows, each (plan, its stream's row, speaker embedding [1, 512, 1]), reading
-        the latents from the row's history; returns each window's new samples (float32, on the
-        host). Windows are padded to a length bucket and run batched (in graphs when graphed); a
-        batch holding a window at an utterance's end runs the masked generator, which decodes each
-        row as if cut at its own length (exact at the end)."""
-        out: list[np.ndarray | None] = [None] * len(windows)
+        """`vocode_launch` then `vocode_collect`: each window's new samples (float32, on the host)."""
+        return self.vocode_collect(self.vocode_launch(windows))
+
+    @torch.inference_mode()
+    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> VocodeJob:
+        """Queue the decoding of windows, each (plan, its stream's row, speaker embedding [1, 512,
+        1]), reading the latents from the row's history now (in stream order, before any later
+        row move); the samples come back to pinned host memory without the host waiting (see
+        `vocode_collect`). Windows are padded to a length bucket and run batched (in graphs when
+        graphed); a batch holding a window at an utterance's end runs the masked generator, which
+        decodes each row as if cut at its own length (exact at the end)."""
+        job = VocodeJob([None] * len(windows), [], None)
+        if self.voc_stream is None:
+            self._vocode_launch(windows, job)
+            return job
+        self.voc_stream.wait_stream(torch.cuda.current_stream(self.device))  # the latents are written
+        for _, _, g in windows:
+            g.record_stream(self.voc_stream)  # (a stream's embedding outlives this job's use of it)
+        with torch.cuda.stream(self.voc_stream):
+            self._vocode_launch(windows, job)
+        return job
+
+    def _vocode_launch(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]], job: VocodeJob) -> None:
         decoder = self.model.hifigan_decoder
+        pinned = self.device.type == "cuda"
         padded = []
         for i, (plan, row, g) in enumerate(windows):
             f = _bucket(plan.frames, self.config.vocoder_frames)
             if f is None or not self.buckets:
                 frames = self._window_frames([plan], [row])[0].T[None].to(self.voc_dtype)  # [1, C, n]
                 wav = decoder.generate(frames, g).reshape(-1)
-                out[i] = plan.take(wav).float().cpu().numpy()
+                job.out[i] = plan.take(wav).float().cpu().numpy()
             else:
                 padded.append((i, f))
         padded.sort(key=lambda x: x[1])
         most = max(self.config.vocoder_batches)
+        batches = []  # first every read of the latent history, then the generator runs
         while padded:
             f = padded[0][1]
             group = [i for i, gf in padded if gf == f][:most]
@@ -416,9 +458,15 @@ class Runner:
             which = np.concatenate([np.full(p.frames, j) for j, p in enumerate(plans)])
             at = np.concatenate([np.arange(p.frames) for p in plans])
             lengths = np.array([p.frames for p in plans] + [f] * (b - n), dtype=np.int64)
-            frames, (which_dev, at_dev, lengths_dev) = self._window_frames(
+            frames, placed = self._window_frames(
                 plans, [windows[i][1] for i in group], also=[which, at, lengths]
-            )  # [sum, C]
+            )
+            batches.append((group, plans, b, f, frames, placed))
+        if pinned:
+            self._history_read = torch.cuda.Event()
+            self._history_read.record()
+        for group, plans, b, f, frames, (which_dev, at_dev, lengths_dev) in batches:
+            n = len(group)
             self.frames_in[:b, :, :f].zero_()
             self.frames_in.transpose(1, 2)[which_dev, at_dev] = frames.to(self.voc_dtype)
             self.g_in[:n] = torch.cat([windows[i][2] for i in group])
@@ -427,16 +475,35 @@ class Runner:
                 self.lengths_in[:b] = lengths_dev
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
-            host = wav[:n].cpu()  # [n, f * hop]; waits for the GPU
+            # Out of the graph's static output before the next replay overwrites it (stream order).
+            host = torch.empty((n, wav.shape[1]), dtype=wav.dtype, pin_memory=pinned)
+            host.copy_(wav[:n], non_blocking=pinned)
+            job.groups.append((group, plans, host))
+        if pinned:
+            job.done = torch.cuda.Event()
+            job.done.record()
+
+    def vocode_collect(self, job: VocodeJob) -> list[np.ndarray]:
+        """Wait for a launched job's samples -> each window's new samples (float32, on the host)."""
+        if job.done is not None:
+            job.done.synchronize()
+        for group, plans, host in job.groups:
             for j, (i, p) in enumerate(zip(group, plans, strict=True)):
-                out[i] = p.take(host[j]).float().numpy()
-        return out  # type: ignore[return-value]
+                job.out[i] = p.take(host[j]).float().numpy()
+        return job.out  # type: ignore[return-value]
 
     # --- rows ------------------------------------------------------------------------------------
+
+    def _history_settled(self) -> None:
+        """Make the decode stream wait until the vocoder's queued reads of the latent history are
+        done, before a row's history is overwritten (a move, a newcomer)."""
+        if self.voc_stream is not None and self._history_read is not None:
+            torch.cuda.current_stream(self.device).wait_event(self._history_read)
 
     @torch.inference_mode()
     def move_row(self, src: int, dst: int, filled: int) -> None:
         """Move a stream from row src to row dst (its first `filled` cache positions)."""
+        self._history_settled()
         self.cache.kv[:, :, dst, :, :filled] = self.cache.kv[:, :, src, :, :filled]
         for t in self._row_tensors:
             t[dst] = t[src]
@@ -471,7 +538,7 @@ class Runner:
             gc.enable()
 
     def _capture_all(self) -> None:
-        assert self.graphs is not None
+        assert self.graphs is not None and self.voc_graphs is not None
         started = time.perf_counter()
         c = self.config
         for b in c.prefill_batches:
@@ -484,12 +551,14 @@ class Runner:
                 self.graphs.capture(("decode", b, s), self._decode_fn(b, s))
         for b in c.vocoder_batches:
             for f in c.vocoder_frames:
-                self.graphs.capture(("vocoder", b, f), self._vocoder_fn(b, f))
+                self.voc_graphs.capture(("vocoder", b, f), self._vocoder_fn(b, f))
                 self.lengths_in.fill_(f)
-                self.graphs.capture(("vocoder_end", b, f), self._vocoder_fn(b, f, ends=True))
+                self.voc_graphs.capture(("vocoder_end", b, f), self._vocoder_fn(b, f, ends=True))
         # The warm-ups stepped rows on zero state: start every row clean.
         self.reset()
         torch.cuda.synchronize(self.device)
         logger.info(
-            "captured %d CUDA graphs in %.1f s", len(self.graphs.graphs), time.perf_counter() - started
+            "captured %d CUDA graphs in %.1f s",
+            len(self.graphs.graphs) + len(self.voc_graphs.graphs),
+            time.perf_counter() - started,
         )

@@ -46,10 +46,12 @@ BLOCK_M = 16
 @triton.jit
 def _linear_kernel(
     x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, ln2_w_ptr, ln2_b_ptr, norm_out_ptr, out_ptr,
-    part_ptr, count_ptr, M, N, K, stride_x, stride_w, stride_res, stride_out, eps, eps2, k_split,
+    part_ptr, count_ptr, pos_emb_ptr, codes_ptr, step_ptr, max_step,
+    M, N, K, stride_x, stride_w, stride_res, stride_out, eps, eps2, k_split,
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, EARLY_RES: tl.constexpr,
+    EMBED: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
     LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
@@ -61,6 +63,10 @@ def _linear_kernel(
     per tile, reset by it) adds the partial sums in split order and applies the epilogue. More
     programs read the weights at once (a 1024 x 4096 matrix is 64 tiles of 16 columns: too few
     to keep an H200's memory busy), and the fixed order keeps the result deterministic.
+
+    EMBED: row m of x is made here, x_ptr[codes[m]] + pos_emb[min(step[m], max_step)] (the
+    audio-code and position embeddings, added in float32 and rounded as the unfused add is), and
+    the programs of column tile 0 store it in norm_out (the residual of the layer).
 
     PDL (programmatic dependent launch, see `_pdl`): what does not depend on the previous kernel
     is loaded before waiting for it to finish: the bias and, with PREFETCH (a program's whole K
@@ -75,7 +81,13 @@ def _linear_kernel(
     rk = tl.arange(0, BLOCK_K)
     m_ok = rm < M
     n_ok = rn < N
-    x_rows = x_ptr + rm[:, None] * stride_x
+    if EMBED:  # rows of the embedding tables (codes and steps were set before the step)
+        code = tl.load(codes_ptr + rm, mask=m_ok, other=0)
+        at = tl.minimum(tl.load(step_ptr + rm, mask=m_ok, other=0), max_step)
+        x_rows = x_ptr + code[:, None] * stride_x
+        p_rows = pos_emb_ptr + at[:, None] * stride_x
+    else:
+        x_rows = x_ptr + rm[:, None] * stride_x
     dtype = out_ptr.dtype.element_ty
     k_lo = pid_k * k_split
     # Weights, bias (and an old residual) first: they do not depend on the previous kernel.
@@ -96,7 +108,12 @@ def _linear_kernel(
         # dependent loads here would cost more than the GEMM at one row.
         rr = tl.arange(0, K_ROW)
         ok = m_ok[:, None] & (rr < K)[None, :]
-        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0).to(tl.float32)
+        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0)
+        if EMBED:
+            row = (row.to(tl.float32) + tl.load(p_rows + rr[None, :], mask=ok, other=0.0).to(tl.float32)).to(
+                dtype
+            )
+        row = row.to(tl.float32)
         mean = tl.sum(row, axis=1) / K
         centred = tl.where(ok, row - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / K + eps)
@@ -113,6 +130,12 @@ def _linear_kernel(
         k_ok = kk < K
         x_ok = m_ok[:, None] & k_ok[None, :]
         xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
+        if EMBED:
+            xk = (xk.to(tl.float32) + tl.load(p_rows + kk[None, :], mask=x_ok, other=0.0).to(tl.float32)).to(
+                dtype
+            )
+            if pid_n == 0:
+                tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], xk, mask=x_ok)
         if LN > 0:
             gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
             beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
@@ -302,13 +325,18 @@ def linear(
     gelu: bool = False,
     residual: torch.Tensor | None = None,
     residual_early: bool = False,
+    embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
     norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
     output is also stored in norm_out (x's shape and strides). residual_early: the residual was
-    written before the last launch on this stream, so that with PDL it is read before waiting."""
+    written before the last launch on this stream, so that with PDL it is read before waiting.
+    embed = (embedding, pos_embedding, codes [M], step [M], max_step): x [M, K] is not read but
+    written, row m = embedding(codes[m]) + pos_embedding(min(step[m], max_step)), the input of the
+    linear (the decode step's first: one kernel fewer a step than embedding apart)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
+    assert embed is None or (norm is not None and norm2 is None)
     assert (norm2 is None) == (norm_out is None) and (norm2 is None or norm is not None)
     m, k = x.shape
     n = w.shape[0]
@@ -329,18 +357,25 @@ def linear(
     res = residual if residual is not None else out
     ln = norm if norm is not None else layer  # (a stand-in whose weight and bias go unread)
     ln2 = norm2 if norm2 is not None else ln
+    source, pos_emb, codes, step, max_step = x, x, x, x, 0  # (stand-ins, unread without embed)
+    if embed is not None:
+        table, pos_table, codes, step, max_step = embed
+        source, pos_emb, norm_out = table.weight, pos_table.weight, x  # x: where the rows go
+        assert source.stride() == pos_emb.stride() == x.stride() == (k, 1)  # (one row stride)
     if norm_out is None:
         norm_out = out  # (a stand-in, never written)
     else:
         assert norm_out.shape == x.shape and norm_out.stride() == x.stride()  # (written at x's strides)
     _linear_kernel[grid](
-        x, w, bias, res, ln.weight, ln.bias, ln2.weight, ln2.bias, norm_out, out, part, counters,
+        source, w, bias, res, ln.weight, ln.bias, ln2.weight, ln2.bias, norm_out, out, part, counters,
+        pos_emb, codes, step, max_step,
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), getattr(ln, "eps", 0.0),
         getattr(ln2, "eps", 0.0), k_split,
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
         IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
         K_ROW=triton.next_power_of_2(k), SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
-        EARLY_RES=pdl and residual_early and residual is not None, num_warps=warps, num_stages=stages,
+        EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
+        num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
@@ -389,19 +424,26 @@ def decode_step(
     min(step[r], max_step), run the blocks writing each row's key and value at pos[r] of cache
     rows [0, B) of kv [L, 2, R, H, S, D], then the release's two final LayerNorms in the audio
     head's prologue. -> (latent [B, dim], logits [B, vocab]) in the model's dtype."""
-    x = gpt.audio_embedding(codes[:, None], step.clamp(max=max_step)[:, None])[:, 0]
-    for i, block in enumerate(gpt.blocks):
-        x = decode_block(block, x, kv[i], pos)
+    blocks = gpt.blocks
+    x = torch.empty((codes.shape[0], gpt.args.gpt_n_model_channels), dtype=kv.dtype, device=kv.device)
+    embed = (gpt.mel_embedding, gpt.mel_pos_embedding, codes, step, max_step)
+    qkv = linear(x, blocks[0].attn.c_attn, norm=blocks[0].ln_1, embed=embed)  # also fills x
+    for i, block in enumerate(blocks):
+        x = decode_block(block, x, kv[i], pos, qkv if i == 0 else None)
     latent = torch.empty_like(x)
     logits = linear(x, gpt.mel_head, norm=gpt.transformer.ln_f, norm2=gpt.final_norm, norm_out=latent)
     return latent, logits
 
 
-def decode_block(block: Block, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """One GPT-2 block for one new token a row: x [B, C] -> [B, C] (as Block.decode)."""
+def decode_block(
+    block: Block, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, qkv: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One GPT-2 block for one new token a row: x [B, C] -> [B, C] (as Block.decode); qkv: its
+    attention input when already made (the first block's, with the embedding)."""
     attn, mlp = block.attn, block.mlp
     # Each residual was written two launches before the linear that adds it (residual_early).
-    qkv = linear(x, attn.c_attn, norm=block.ln_1)
+    if qkv is None:
+        qkv = linear(x, attn.c_attn, norm=block.ln_1)
     x = linear(attend(qkv, kv, pos, attn.heads), attn.c_proj, residual=x, residual_early=True)
     h = linear(x, mlp.c_fc, norm=block.ln_2, gelu=True)
     return linear(h, mlp.c_proj, residual=x, residual_early=True)
