@@ -125,7 +125,7 @@ def vocoder_times(engine: Any) -> list[dict[str, float]]:
         torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(10):
-            runner.graphs.run(key)
+            runner.voc_graphs.run(key)
         torch.cuda.synchronize()
         ms = (time.perf_counter() - t) / 10 * 1e3
         out.append({"windows": b, "ms": ms, "audio_s_per_s": b * 128 * 256 / 24000 / ms * 1e3})
