@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from engine_bench import run_batch
-from workload import STUDIO_VOICE
+from workload import STUDIO_VOICE, full_model_on_gpu
 
 
 def wrap_timers(targets: list[tuple[Any, str]], totals: dict[str, list[float]]) -> None:
@@ -50,16 +50,12 @@ def main() -> None:
     args = parser.parse_args()
     from torch.profiler import ProfilerActivity, profile
 
-    from xtts_server import XTTS
     from xtts_server.engine import Engine, EngineConfig
     from xtts_server.engine import engine as engine_mod
     from xtts_server.engine import runner as runner_mod
     from xtts_server.inference import vocoder_stream
-    from xtts_server.random_model import make_test_model
 
-    if not (args.model_dir / "model.pth").is_file():
-        make_test_model(args.model_dir, "full", seed=0)
-    tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
+    tts = full_model_on_gpu(args.model_dir, args.dtype)
     voice = tts.studio_voice(STUDIO_VOICE)
     engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
     engine.start()

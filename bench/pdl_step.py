@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from workload import full_model_on_gpu
 
 # Variants: name -> (PDL, {(N, K): (BLOCK_N, BLOCK_K, warps, stages, SPLIT_K)}) overriding the
 # module's table. A BLOCK_K covering a program's whole K range lets PDL prefetch the weight tile.
@@ -83,14 +84,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from xtts_server import XTTS
     from xtts_server.engine.runner import Runner, RunnerConfig
     from xtts_server.model import fused_decode
-    from xtts_server.random_model import make_test_model
 
-    if not (args.model_dir / "model.pth").is_file():
-        make_test_model(args.model_dir, "full", seed=0)
-    tts = XTTS.load(args.model_dir, device="cuda", dtype=getattr(torch, args.dtype))
+    tts = full_model_on_gpu(args.model_dir, args.dtype)
     gpt = tts.model.gpt
     batches = [int(b) for b in args.batches.split(",")]
     config = RunnerConfig.default(32, 602, 32 + 402 + 3, cuda_graphs=True, fused_batches=max(batches),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 TEXT = "This is a test of the real-time text-to-speech synthesis system."
@@ -73,3 +74,16 @@ def time_ours(tts: Any, runs: int) -> dict[str, Any]:
 
     warmup = time_stream(stream, samples)
     return {"warmup": warmup, **summarize([time_stream(stream, samples) for _ in range(runs)])}
+
+
+def full_model_on_gpu(model_dir: Path, dtype: str) -> Any:
+    """Our XTTS on the GPU, from the random full-size checkpoint in model_dir (made there first
+    when missing, as on a fresh GPU machine)."""
+    import torch
+
+    from xtts_server import XTTS
+    from xtts_server.random_model import make_test_model
+
+    if not (model_dir / "model.pth").is_file():
+        make_test_model(model_dir, "full", seed=0)
+    return XTTS.load(model_dir, device="cuda", dtype=getattr(torch, dtype))
