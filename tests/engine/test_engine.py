@@ -149,3 +149,30 @@ def test_a_failing_callback_does_not_stop_the_engine(engine: Any, tiny_tts: Any)
     engine.submit(make(tiny_tts, TEXTS[0], broken, max_new_tokens=20, stream_chunk_size=5))
     _, codes = run_all(engine, tiny_tts, [dict(text=TEXTS[2], do_sample=False, max_new_tokens=15)])[0]
     assert len(codes) == 15 and engine.dead is None
+
+
+@pytest.mark.parametrize("stage", ["vocode_launch", "vocode_collect"])
+def test_a_failing_vocoder_batch_fails_its_streams_once_and_the_engine_goes_on(
+    engine: Any, tiny_tts: Any, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    real = getattr(engine.runner, stage)
+    calls = [0]
+
+    def flaky(*a: Any, **kw: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("vocoder broke")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(engine.runner, stage, flaky)
+    q: queue.Queue[Any] = queue.Queue()
+    engine.submit(make(tiny_tts, TEXTS[0], q.put, max_new_tokens=30, min_new_tokens=30, stream_chunk_size=5))
+    outs = []
+    while not (outs and outs[-1].done):
+        outs.append(q.get(timeout=120))
+    assert isinstance(outs[-1].error, Exception) and "decoding audio" in str(outs[-1].error)
+    assert not any(o.done for o in outs[:-1])
+    # Exactly one end: nothing more arrives for it (its row is reused by the next request).
+    audio, codes = run_all(engine, tiny_tts, [dict(text=TEXTS[1], max_new_tokens=20, min_new_tokens=20)])[0]
+    assert len(codes) == 20 and audio.size > 0
+    assert q.empty() and engine.dead is None

@@ -415,8 +415,8 @@ class Engine:
             for req, _ in windows:
                 self._fail(req, _request_error(e, "decoding audio"))
             return
-        mine = {id(r) for r, _ in windows}
-        finishers = [r for r in ending if id(r) in mine]
+        mine = {r for r, _ in windows}
+        finishers = [r for r in ending if r in mine]
         for req in finishers:
             ending.remove(req)
         self._vocoding.append((job, windows, finishers))
@@ -427,7 +427,13 @@ class Engine:
         t0 = time.perf_counter()
         while self._vocoding:
             job, windows, finishers = self._vocoding.popleft()
-            audio = self.runner.vocode_collect(job)
+            try:
+                audio = self.runner.vocode_collect(job)
+            except Exception as e:  # these windows fail; the engine goes on
+                logger.exception("vocoder batch of %d windows failed", len(windows))
+                for req, _ in windows:
+                    self._fail(req, _request_error(e, "decoding audio"))
+                continue
             for (req, _), chunk in zip(windows, audio, strict=True):
                 if chunk.size:
                     self._deliver(req, AudioOut(chunk))

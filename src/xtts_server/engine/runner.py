@@ -408,10 +408,6 @@ class Runner:
         row_dev, pos_dev, *more = to_device_all([row_idx, pos_idx, *also], self.device)
         return window_frames(plans, self.hist[row_dev, pos_dev]), more
 
-    def vocode(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> list[np.ndarray]:
-        """`vocode_launch` then `vocode_collect`: each window's new samples (float32, on the host)."""
-        return self.vocode_collect(self.vocode_launch(windows))
-
     @torch.inference_mode()
     def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> VocodeJob:
         """Queue the decoding of windows, each (plan, its stream's row, speaker embedding [1, 512,
