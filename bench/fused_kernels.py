@@ -109,6 +109,10 @@ def main() -> None:
             ]
         )
         best: dict[tuple[int, int], tuple[float, tuple[int, int, int, int, int]]] = {}
+        # The table the linears use here: with programmatic dependent launch (Hopper) or without.
+        table = (
+            fused_decode._PDL_CONFIGS if fused_decode._pdl(torch.device("cuda")) else fused_decode._CONFIGS
+        )
         layers = len(blocks)
         for name, layer_of, kw_of, eager in [] if args.steps_only else cases:
             n, k = layer_of(blocks[0]).weight.shape
@@ -122,9 +126,9 @@ def main() -> None:
                 "weight_read_us_at_4.8TB/s": n * k * 2 / 4.8e12 * 1e6,
                 "configs": [],
             }
-            best[(n, k)] = (1e9, fused_decode._CONFIGS.get((n, k), fused_decode._DEFAULT_CONFIG))
+            best[(n, k)] = (1e9, table.get((n, k), fused_decode._DEFAULT_CONFIG))
             for cfg in configs:
-                fused_decode._CONFIGS[(n, k)] = cfg
+                table[(n, k)] = cfg
                 try:
                     us = graphed_us(functools.partial(all_layers, layer_of, kw_of, x, r), calls=1) / layers
                 except Exception as e:  # a configuration the compiler refuses (resources)
@@ -133,7 +137,7 @@ def main() -> None:
                 row["configs"].append({"config": cfg, "us": us})
                 if us < best.get((n, k), (1e9,))[0]:
                     best[(n, k)] = (us, cfg)
-            fused_decode._CONFIGS[(n, k)] = best[(n, k)][1]
+            table[(n, k)] = best[(n, k)][1]
             # The same configuration serves every batch size (batch invariance): time it at 16 rows.
             x16 = torch.randn(16, k, device="cuda", dtype=dtype)
             r16 = torch.randn(16, n, device="cuda", dtype=dtype)
