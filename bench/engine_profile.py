@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import itertools
 import json
+import statistics
 import time
 import traceback
 import warnings
@@ -41,11 +43,60 @@ def wrap_timers(targets: list[tuple[Any, str]], totals: dict[str, list[float]]) 
         setattr(owner, name, timed)
 
 
+def _marked(fn: Any, label: str) -> Any:
+    """fn inside a profiler range named label (so host moments line up with the GPU's)."""
+
+    @functools.wraps(fn)
+    def inner(*a: Any, **kw: Any) -> Any:
+        with torch.profiler.record_function(label):
+            return fn(*a, **kw)
+
+    return inner
+
+
+def timeline(prof: Any) -> dict[str, Any]:
+    """One request's GPU timeline, from its submit (ms): per CUDA stream, runs of kernels with no
+    gap over 20 us, each with the decode steps it ends (the sampler kernel ends a step); the host
+    moments each output reached the callback; and the idle gaps in the first audio's path."""
+    events = prof.events()
+    submit = min(e.time_range.start for e in events if e.name == "mark.submit")
+    delivered = sorted((e.time_range.end - submit) / 1e3 for e in events if e.name == "mark._deliver")
+    kernels = sorted(
+        (e for e in events if e.device_type == torch.autograd.DeviceType.CUDA),
+        key=lambda e: e.time_range.start,
+    )
+    streams: dict[int, list[dict[str, Any]]] = collections.defaultdict(list)
+    for k in kernels:
+        start, end = (k.time_range.start - submit) / 1e3, (k.time_range.end - submit) / 1e3
+        runs = streams[int(getattr(k, "device_resource_id", 0) or 0)]
+        if runs and start - runs[-1]["end_ms"] <= 0.02:
+            runs[-1]["end_ms"] = max(runs[-1]["end_ms"], end)
+        else:
+            runs.append({"start_ms": start, "end_ms": end, "kernels": 0, "steps": 0, "first": k.name[:40]})
+        runs[-1]["kernels"] += 1
+        runs[-1]["steps"] += "choose" in k.name
+    step_ends = sorted((k.time_range.end - submit) / 1e3 for k in kernels if "choose" in k.name)
+    rounded = {
+        str(s): [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in runs]
+        for s, runs in streams.items()
+    }
+    return {
+        "first_kernel_ms": (kernels[0].time_range.start - submit) / 1e3 if kernels else None,
+        "step_ends_ms": [round(t, 3) for t in step_ends[:25]],
+        "step_ms_median": statistics.median(b - a for a, b in itertools.pairwise(step_ends[1:]))
+        if len(step_ends) > 3
+        else None,
+        "delivered_ms": [round(t, 3) for t in delivered],
+        "runs": rounded,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full"))
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--no-vocoder-stream", action="store_true", help="vocoder on the decode stream")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from torch.profiler import ProfilerActivity, profile
@@ -57,20 +108,26 @@ def main() -> None:
 
     tts = full_model_on_gpu(args.model_dir, args.dtype)
     voice = tts.studio_voice(STUDIO_VOICE)
-    engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
+    engine = Engine(
+        tts.model,
+        torch.device("cuda"),
+        EngineConfig(slots=args.slots, vocoder_stream=not args.no_vocoder_stream),
+    )
     engine.start()
     for i in range(3):
         run_batch(engine, tts, voice, 1, seed=i)  # warm-up (allocator, pinned host blocks)
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     report.update(dtype=args.dtype, slots=args.slots, weights="random, full size")
+    report["vocoder_stream"] = engine.runner.voc_stream is not None
 
     # 1. Host time per call, over 5 requests (ms per request).
     totals: dict[str, list[float]] = collections.defaultdict(list)
     E, R = engine_mod.Engine, runner_mod.Runner
     wrap_timers(
         [(E, "_schedule"), (E, "_admit"), (E, "_on_device"),
-         (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode"), (E, "_deliver"),
-         (R, "prefill"), (R, "decode"), (R, "vocode"), (R, "_window_frames"), (runner_mod._Graphs, "run"),
+         (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode_launch"), (E, "_collect"),
+         (E, "_deliver"), (R, "prefill"), (R, "decode"), (R, "vocode_launch"), (R, "vocode_collect"),
+         (R, "_window_frames"), (runner_mod._Graphs, "run"),
          (vocoder_stream.StreamingVocoder, "__init__")],
         totals,
     )  # fmt: skip
@@ -108,9 +165,14 @@ def main() -> None:
     print(json.dumps(report["gpu_waits"], indent=1), flush=True)
 
     # 3. torch.profiler over one request: heaviest CPU ops, CUDA API calls, GPU busy share.
+    marked = [(E, "submit"), (E, "_deliver")]
+    for owner, name in marked:
+        setattr(owner, name, _marked(getattr(owner, name), f"mark.{name}"))
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         run_batch(engine, tts, voice, 1, seed=30)
         torch.cuda.synchronize()
+    report["timeline"] = timeline(prof)
+    print(json.dumps(report["timeline"]), flush=True)
     averages = prof.key_averages()
     ops = sorted(averages, key=lambda e: -e.self_cpu_time_total)
     report["top_cpu_ops"] = [

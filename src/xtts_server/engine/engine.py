@@ -62,6 +62,8 @@ class EngineConfig:
     fused_batches: int | None = None
     # Choose codes in one Triton kernel (`engine.fused_sampler`); None: on a GPU with Triton.
     fused_sampler: bool | None = None
+    # On a GPU, run vocoder windows on their own CUDA stream beside the decode steps.
+    vocoder_stream: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,9 @@ class Engine:
         sampler = c.fused_sampler if c.fused_sampler is not None else _triton_on_gpu(self.device)
         self.runner = Runner(
             model,
-            RunnerConfig.default(c.slots, self.max_new, max_prompt, graphs, c.buckets, fused, sampler),
+            RunnerConfig.default(
+                c.slots, self.max_new, max_prompt, graphs, c.buckets, fused, sampler, c.vocoder_stream
+            ),
             self.device,
         )
         self.stop_code = a.gpt_stop_audio_token

@@ -112,6 +112,7 @@ class RunnerConfig:
         buckets: bool | None = None,
         fused_batches: int = 0,
         fused_sampler: bool = False,
+        vocoder_stream: bool = True,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -133,6 +134,7 @@ class RunnerConfig:
             fused_batches=fused_batches,
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
+            vocoder_stream=vocoder_stream,
         )
 
 
