@@ -124,7 +124,7 @@ def main() -> None:
     totals: dict[str, list[float]] = collections.defaultdict(list)
     E, R = engine_mod.Engine, runner_mod.Runner
     wrap_timers(
-        [(E, "_schedule"), (E, "_admit"), (E, "_on_device"),
+        [(E, "_schedule"), (E, "_admit"), (R, "_voc_upload"),
          (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode_launch"), (E, "_collect"),
          (E, "_deliver"), (R, "prefill"), (R, "decode"), (R, "vocode_launch"), (R, "vocode_collect"),
          (R, "_window_frames"), (runner_mod._Graphs, "run"),

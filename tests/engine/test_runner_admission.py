@@ -39,7 +39,9 @@ def test_newcomers_fill_their_rows_and_padding_only_the_scratch_row(tiny_tts: An
     runner.codes.random_(0, 100)
     before = _state(runner)
     with torch.inference_mode():
-        runner.prefill(1, texts, [voice.gpt_cond_latent] * 3, params)  # 3 newcomers: a bucket of 4
+        # 3 newcomers (a bucket of 4), each with its own speaker embedding
+        speakers = [voice.speaker_embedding * (i + 1) for i in range(3)]
+        runner.prefill(1, texts, [voice.gpt_cond_latent] * 3, speakers, params)
     after = _state(runner)
     scratch, rows = runner.scratch, [1, 2, 3]
     untouched = [r for r in range(runner.config.slots) if r not in rows]
@@ -64,6 +66,8 @@ def test_newcomers_fill_their_rows_and_padding_only_the_scratch_row(tiny_tts: An
         assert runner.pos[row].item() == tiny_tts.model.gpt.args.cond_latents + len(ids) + 3
         seen = runner.seen[row].nonzero().flatten().tolist()
         assert {1, tiny_tts.model.gpt.args.gpt_start_audio_token, runner.codes[row].item()} == set(seen)
+    for row, speaker in zip(rows, speakers, strict=True):  # the vocoder's conditioning, per row
+        assert torch.equal(runner.spk[row], speaker[0].to(runner.voc_dtype))
 
 
 def test_a_greedy_newcomer_starts_as_the_model_alone(tiny_tts: Any) -> None:
@@ -73,7 +77,9 @@ def test_a_greedy_newcomer_starts_as_the_model_alone(tiny_tts: Any) -> None:
     voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
     ids = tiny_tts.tokenize("Good morning, how are you?", "en")
     with torch.inference_mode():
-        runner.prefill(2, [ids], [voice.gpt_cond_latent], [(1.0, 0, 1.0, 1.0, False, 0, 0)])
+        runner.prefill(
+            2, [ids], [voice.gpt_cond_latent], [voice.speaker_embedding], [(1.0, 0, 1.0, 1.0, False, 0, 0)]
+        )
         prompt = gpt.prompts(voice.gpt_cond_latent, torch.tensor([ids]), torch.tensor([len(ids)]))
         hidden, keys, _ = gpt.prefill(prompt)
         latent = gpt.latents(hidden[:, -1])

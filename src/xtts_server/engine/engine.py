@@ -5,14 +5,15 @@ update, vLLM-style.
   row moving into the hole), admit waiting requests into free rows and prefill them together.
 - execute: one decode step for all live rows (a CUDA graph per batch bucket on a GPU). The chosen
   codes are copied to pinned host memory without waiting.
-- update: read the *previous* step's codes (by now the GPU is busy with this one, so the host never
-  stalls it), note stops, and queue the vocoder windows of streams that reached a chunk boundary,
-  batched across streams, behind the step in flight. Their audio goes to each request's callback
-  at the next update (after that step's codes, so the host never waits for the vocoder with no
-  step queued), followed by the end of the streams that stopped.
+- update: read the codes of the step launched `lookahead` steps ago (by now the GPU is busy with
+  the later ones, so the host never stalls it), note stops, and queue the vocoder windows of
+  streams that reached a chunk boundary, batched across streams, behind the steps in flight. Their
+  audio goes to each request's callback at the next update (after that step's codes, so the host
+  never waits for the vocoder with no step queued), followed by the end of the streams that stopped.
 
-Because update lags execute by one step, a stream that stopped is stepped once more on stale state
-before it leaves; the runner keeps such rows in bounds and nobody reads their output.
+Because update lags execute by `lookahead` steps, a stream that stopped is stepped that many times
+more on stale state before it leaves; the runner keeps such rows in bounds and nobody reads their
+output.
 
 Admission is bounded: rows (slots) plus a waiting queue of fixed length; a full engine refuses at
 once (`EngineFull`). A cancelled request leaves at the next step and its row is reused.
@@ -35,7 +36,7 @@ import torch
 from xtts_server.engine.runner import Runner, RunnerConfig, VocodeJob
 from xtts_server.errors import EngineFull, InvalidRequest, InvalidText, XTTSError
 from xtts_server.inference.sampling import SamplingParams
-from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan, to_device
+from xtts_server.inference.vocoder_stream import StreamingVocoder, WindowPlan
 from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ class EngineConfig:
     fused_sampler: bool | None = None
     # On a GPU, run vocoder windows on their own CUDA stream beside the decode steps.
     vocoder_stream: bool = True
+    # Decode steps queued behind the one whose codes the host waits for. While the host reads
+    # codes and queues vocoder windows (up to ~2 ms at c = 1 on an H200: BENCHMARKS.md), the GPU
+    # has this many steps to run; each step more means a stream that stopped is stepped once more
+    # on stale state before it leaves (its row is freed a step later).
+    lookahead: int = 2
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,9 @@ class Engine:
             tuple[VocodeJob, list[tuple[EngineRequest, WindowPlan]], list[EngineRequest]]
         ] = collections.deque()
         self._pinned = self.device.type == "cuda"
-        self._host = [self._host_buffer(c.slots) for _ in range(2)]
+        if c.lookahead < 1:
+            raise ValueError("EngineConfig.lookahead must be at least 1")
+        self._host = [self._host_buffer(c.slots) for _ in range(c.lookahead + 1)]  # one per step in flight
         self._tick = 0
         self.steps = 0  # decode steps run (metrics)
         self.rows_stepped = 0  # sum of live rows over those steps (batch occupancy)
@@ -225,18 +233,22 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        pending: _Launched | None = None
+        in_flight: collections.deque[_Launched] = collections.deque()  # steps launched, not yet read
         try:
             while not self._stopping:
                 launched = self._iteration()
-                if pending is not None:
-                    self._update(pending)
-                pending = launched
-                if pending is None:
+                if launched is not None:
+                    in_flight.append(launched)
+                # Read the oldest step once `lookahead` more are queued behind it: the GPU keeps
+                # decoding while the host reads codes and queues vocoder windows. With nothing
+                # launched (no rows), read everything.
+                while in_flight and (launched is None or len(in_flight) > self.config.lookahead):
+                    self._update(in_flight.popleft())
+                if not in_flight:
                     self._collect()  # nothing decoding: hand out the vocoder's last audio now
-                if pending is None and not self.waiting:
-                    self._wake.wait(0.5)
-                    self._wake.clear()
+                    if not self.waiting:
+                        self._wake.wait(0.5)
+                        self._wake.clear()
         except BaseException as e:  # the loop is gone: fail everyone, report dead
             logger.exception("the engine loop failed")
             self.dead = e
@@ -302,9 +314,9 @@ class Engine:
                 first_row,
                 [r.text_ids for r in take],
                 [r.gpt_cond_latent for r in take],
+                [r.speaker_embedding for r in take],
                 [self._row_params(r) for r in take],
             )
-            embeddings = self._on_device([r.speaker_embedding for r in take]).to(self.runner.voc_dtype)
         except Exception as e:  # this batch fails (out of memory, a bad prompt); the engine goes on
             logger.exception("prefill of %d requests failed", len(take))
             for req in take:
@@ -317,7 +329,8 @@ class Engine:
             req.row = first_row + i
             req.prompt_len = self._prompt_len(req)
             req.launched = 1
-            req.vocoder = StreamingVocoder(decoder, embeddings[i : i + 1], speed=req.speed)
+            # (the engine only plans its windows: the runner decodes them with the row's embedding)
+            req.vocoder = StreamingVocoder(decoder, req.speaker_embedding, speed=req.speed)
         with self._lock:
             self.rows.extend(take)
             self._admitting = 0
@@ -328,12 +341,6 @@ class Engine:
     def _prompt_len(self, req: EngineRequest) -> int:
         """Positions of the request's prompt: conditioning latents, [START] text [STOP], start code."""
         return self.model.gpt.args.cond_latents + len(req.text_ids) + 3
-
-    def _on_device(self, tensors: list[torch.Tensor]) -> torch.Tensor:
-        """Per-request tensors [1, ...] (voices, usually already on the device) as one [n, ...]."""
-        if all(t.device == self.device for t in tensors):
-            return torch.cat(tensors)
-        return to_device(torch.cat([t.cpu() for t in tensors]), self.device)
 
     @staticmethod
     def _row_params(req: EngineRequest) -> tuple[float, int, float, float, bool, int, int]:
@@ -348,7 +355,7 @@ class Engine:
         # Rows stepped once past their end (update lags a step) are clamped by the runner.
         attend = min(max(r.prompt_len + r.launched for r in rows), self.runner.config.seq_len)
         code = self.runner.decode(n, attend)
-        host = self._host[self._tick % 2]
+        host = self._host[self._tick % len(self._host)]
         self._tick += 1
         host[:n].copy_(code[:n], non_blocking=self._pinned)
         event = None
@@ -413,7 +420,7 @@ class Engine:
         """Queue the windows on the GPU; their audio (then the end of each of `ending` that has a
         window here) is handed out by the next `_collect`, so the host goes on launching steps."""
         try:
-            job = self.runner.vocode_launch([(w, r.row, r.vocoder.g) for r, w in windows])  # type: ignore[union-attr]
+            job = self.runner.vocode_launch([(w, r.row) for r, w in windows])
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for req, _ in windows:

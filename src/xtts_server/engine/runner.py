@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from xtts_server.engine.sampler import RowParams, choose_codes
+from xtts_server.engine.vocoder_batch import WindowBatch, level_caps
 from xtts_server.inference.vocoder_stream import WindowPlan, to_device_all, window_frames
 from xtts_server.model.xtts import XTTSModel
 
@@ -58,6 +59,11 @@ def fused_decode() -> types.ModuleType:
     from xtts_server.model import fused_decode
 
     return fused_decode
+
+
+# Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
+# before it is packed again: several batches may be queued).
+VOCODER_UPLOADS = 8
 
 
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
@@ -194,9 +200,15 @@ class Runner:
         self.pos = torch.zeros(r, dtype=torch.long, device=device)
         self.seen = torch.zeros(r, self.vocab, dtype=torch.bool, device=device)
         self.hist = torch.zeros(r, config.max_new + 1, self.dim, dtype=self.dtype, device=device)
+        decoder = model.hifigan_decoder
+        self.voc_dtype = decoder.waveform_decoder.conv_pre.weight.dtype
+        # Each row's speaker embedding (the vocoder's conditioning), set at admission.
+        self.spk = torch.zeros(r, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
         self.params = RowParams(r, device)
         self._true = torch.ones((), dtype=torch.bool, device=device)
-        self._row_tensors = [self.codes, self.step, self.pos, self.seen, self.hist, *self.params.tensors()]
+        self._row_tensors = [
+            self.codes, self.step, self.pos, self.seen, self.hist, self.spk, *self.params.tensors()
+        ]  # fmt: skip
         self.reset()
         self.graphs = _Graphs() if config.cuda_graphs else None
         # The vocoder: its own stream and graph pool (it runs while decode graphs run), and the
@@ -208,19 +220,21 @@ class Runner:
         self.buckets = config.buckets or config.cuda_graphs
         # Prefill inputs (static when graphed), a row per newcomer: ints [pb, T + 6] (text ids
         # right-padded to T, then text length, target row, top_k, seed, min_new, do_sample), floats
-        # [pb, 3] (temperature, top_p, repetition penalty) and the voices' latents [pb, 32, dim].
-        # Each has two pinned host twins, used in turn (one may still be in flight).
+        # [pb, 3] (temperature, top_p, repetition penalty), the voices' latents [pb, 32, dim] and
+        # speaker embeddings [pb, 512, 1]. Each has two pinned host twins, used in turn (one may
+        # still be in flight).
         pb = max(config.prefill_batches)
         self.text_width = config.max_prompt - a.cond_latents - 3
         self.adm_int = torch.zeros(pb, self.text_width + 6, dtype=torch.long, device=device)
         self.adm_int[:, self.text_width + 1] = self.scratch  # (capture warm-ups write the scratch row)
         self.adm_float = torch.ones(pb, 3, dtype=torch.float32, device=device)
         self.adm_cond = torch.zeros(pb, a.cond_latents, self.dim, dtype=self.dtype, device=device)
+        self.adm_spk = torch.zeros(pb, *self.spk.shape[1:], dtype=self.voc_dtype, device=device)
         pinned = device.type == "cuda"
         self._adm_host = [
             tuple(
                 torch.zeros(x.shape, dtype=x.dtype, pin_memory=pinned)
-                for x in (self.adm_int, self.adm_float, self.adm_cond)
+                for x in (self.adm_int, self.adm_float, self.adm_cond, self.adm_spk)
             )
             for _ in range(2)
         ]
@@ -230,14 +244,28 @@ class Runner:
         # prefix and the start code; its repetition penalty covers both from the first step.
         self._seen_start = torch.zeros(self.vocab, dtype=torch.bool, device=device)
         self._seen_start[[1, a.gpt_start_audio_token]] = True
-        # Vocoder inputs (static when graphed).
-        decoder = model.hifigan_decoder
+        # Vocoder inputs (static when graphed): each (batch, frames) bucket's index layout, one
+        # int64 and one float32 array holding any bucket's, with a ring of pinned host twins.
         vb, vf = max(config.vocoder_batches), max(config.vocoder_frames)
-        self.voc_dtype = decoder.waveform_decoder.conv_pre.weight.dtype
+        scales = decoder.interpolation_scales
+        self.voc_layouts = {
+            (b, f): WindowBatch(b, f, level_caps(f, scales))
+            for b in config.vocoder_batches
+            for f in config.vocoder_frames
+        }
+        ni = max(x.int_size for x in self.voc_layouts.values())
+        nf = max(x.float_size for x in self.voc_layouts.values())
+        self.voc_int = torch.zeros(ni, dtype=torch.long, device=device)
+        self.voc_float = torch.zeros(nf, dtype=torch.float32, device=device)
+        self._voc_host = [
+            (torch.zeros(ni, dtype=torch.long, pin_memory=pinned), torch.zeros(nf, pin_memory=pinned))
+            for _ in range(VOCODER_UPLOADS)
+        ]
+        self._voc_sent: list[torch.cuda.Event | None] = [None] * VOCODER_UPLOADS
+        self._voc_tick = 0
         self.frames_in = torch.zeros(
             vb, decoder.args.decoder_input_dim, vf, dtype=self.voc_dtype, device=device
         )
-        self.lengths_in = torch.zeros(vb, dtype=torch.long, device=device)
         self.g_in = torch.zeros(vb, decoder.args.d_vector_dim, 1, dtype=self.voc_dtype, device=device)
 
     # --- the three model calls -------------------------------------------------------------------
@@ -329,6 +357,7 @@ class Runner:
             seen.index_put_((ar, code), self._true)  # a device scalar: no host copy in a graph
             self.seen.index_copy_(0, rows, seen)
             self.hist[:, 0].index_copy_(0, rows, latent)
+            self.spk.index_copy_(0, rows, self.adm_spk[:b])
             self.codes.index_copy_(0, rows, code)
             self.step.index_fill_(0, rows, 1)
             self.pos.index_copy_(0, rows, text_len + latents + 3)  # the prompt's length
@@ -341,12 +370,13 @@ class Runner:
         first_row: int,
         texts: Sequence[Sequence[int]],
         cond_latents: Sequence[torch.Tensor],
+        speakers: Sequence[torch.Tensor],
         params: Sequence[tuple[float, int, float, float, bool, int, int]],
     ) -> None:
-        """Start newcomers in rows first_row..: text ids, voice latents [1, 32, dim] and sampling
-        parameters (temperature, top_k, top_p, repetition_penalty, do_sample, seed, min_new) of
-        each. Runs their prompts and chooses each one's first code (step 0): the rows are then
-        ready to decode."""
+        """Start newcomers in rows first_row..: text ids, voice latents [1, 32, dim], speaker
+        embeddings [1, 512, 1] and sampling parameters (temperature, top_k, top_p,
+        repetition_penalty, do_sample, seed, min_new) of each. Runs their prompts and chooses each
+        one's first code (step 0): the rows are then ready to decode."""
         n = len(texts)
         longest = self.gpt.args.cond_latents + max(len(x) for x in texts) + 3
         if not self.buckets:
@@ -361,7 +391,7 @@ class Runner:
         sent = self._adm_sent[k]
         if sent is not None:
             sent.synchronize()  # its last copy (two admissions ago) has left the host buffers
-        host_int, host_float, host_cond = self._adm_host[k]
+        host_int, host_float, host_cond, host_spk = self._adm_host[k]
         t = self.text_width
         ints, floats = host_int.numpy(), host_float.numpy()
         ints[:b] = 0
@@ -376,11 +406,15 @@ class Runner:
         pinned = self.device.type == "cuda"
         self.adm_int[:b].copy_(host_int[:b], non_blocking=pinned)
         self.adm_float[:b].copy_(host_float[:b], non_blocking=pinned)
-        if all(c.device.type == "cpu" for c in cond_latents):
-            host_cond[:n].copy_(torch.cat(list(cond_latents)))  # (to the model's dtype)
-            self.adm_cond[:n].copy_(host_cond[:n], non_blocking=pinned)
-        else:
-            self.adm_cond[:n].copy_(torch.cat([c.to(self.device) for c in cond_latents]))
+        for voices, host, dev in (
+            (cond_latents, host_cond, self.adm_cond),
+            (speakers, host_spk, self.adm_spk),
+        ):
+            if all(v.device.type == "cpu" for v in voices):
+                host[:n].copy_(torch.cat(list(voices)))  # (to the model's or the vocoder's dtype)
+                dev[:n].copy_(host[:n], non_blocking=pinned)
+            else:
+                dev[:n].copy_(torch.cat([v.to(self.device) for v in voices]))
         if pinned:
             self._adm_sent[k] = torch.cuda.Event()
             self._adm_sent[k].record()  # type: ignore[union-attr]
@@ -391,95 +425,92 @@ class Runner:
 
     def _vocoder_fn(self, b: int, f: int, ends: bool = False) -> Callable[[], torch.Tensor]:
         decoder = self.model.hifigan_decoder
+        layout = self.voc_layouts[(b, f)]
+        ints, floats = self.voc_int[: layout.int_size], self.voc_float[: layout.float_size]
 
         def run() -> torch.Tensor:
-            lengths = self.lengths_in[:b] if ends else None
+            # The windows' frames from the latent history, then the generator (one graph).
+            self.frames_in[:b, :, :f].copy_(layout.frames(self.hist, ints, floats).transpose(1, 2))
+            self.g_in[:b] = self.spk[layout.speakers(ints)]
+            lengths = layout.lengths(ints) if ends else None
             return decoder.generate(self.frames_in[:b, :, :f], self.g_in[:b], lengths).reshape(b, -1)
 
         return run
 
-    def _window_frames(
-        self, plans: Sequence[WindowPlan], rows: Sequence[int], also: Sequence[np.ndarray] = ()
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Generator input frames of windows whose latents are in the history of `rows`, all in one
-        gather and one interpolation per stage -> ([sum of frames, dim], each plan's frames in
-        order; `also`: more int64 host arrays, on the device in the same copy as the gather's)."""
-        spans = [p.latents[1] - p.latents[0] for p in plans]
-        row_idx = np.concatenate([np.full(n, r) for n, r in zip(spans, rows, strict=True)])
-        pos_idx = np.concatenate([np.arange(*p.latents) for p in plans])
-        row_dev, pos_dev, *more = to_device_all([row_idx, pos_idx, *also], self.device)
-        return window_frames(plans, self.hist[row_dev, pos_dev]), more
+    def _window_frames(self, plan: WindowPlan, row: int) -> torch.Tensor:
+        """One window's generator input frames [1, C, frames], eagerly (outside the buckets)."""
+        rows = np.full(plan.latents[1] - plan.latents[0], row)
+        row_dev, pos_dev = to_device_all([rows, np.arange(*plan.latents)], self.device)
+        return window_frames([plan], self.hist[row_dev, pos_dev]).T[None].to(self.voc_dtype)
 
     @torch.inference_mode()
-    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]]) -> VocodeJob:
-        """Queue the decoding of windows, each (plan, its stream's row, speaker embedding [1, 512,
-        1]), reading the latents from the row's history now (in stream order, before any later
-        row move); the samples come back to pinned host memory without the host waiting (see
-        `vocode_collect`). Windows are padded to a length bucket and run batched (in graphs when
-        graphed); a batch holding a window at an utterance's end runs the masked generator, which
-        decodes each row as if cut at its own length (exact at the end)."""
+    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]]) -> VocodeJob:
+        """Queue the decoding of windows, each (plan, its stream's row), reading the latents from
+        the row's history (in stream order, before any later row move); the samples come back to
+        pinned host memory without the host waiting (see `vocode_collect`). Windows are padded to
+        a length bucket and run batched (in graphs when graphed, their frames built inside the
+        graph: `vocoder_batch`); a batch holding a window at an utterance's end runs the masked
+        generator, which decodes each row as if cut at its own length (exact at the end)."""
         job = VocodeJob([None] * len(windows), [], None)
         if self.voc_stream is None:
             self._vocode_launch(windows, job)
             return job
         self.voc_stream.wait_stream(torch.cuda.current_stream(self.device))  # the latents are written
-        for _, _, g in windows:
-            g.record_stream(self.voc_stream)  # (a stream's embedding outlives this job's use of it)
         with torch.cuda.stream(self.voc_stream):
             self._vocode_launch(windows, job)
         return job
 
-    def _vocode_launch(self, windows: Sequence[tuple[WindowPlan, int, torch.Tensor]], job: VocodeJob) -> None:
+    def _vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob) -> None:
         decoder = self.model.hifigan_decoder
         pinned = self.device.type == "cuda"
         padded = []
-        for i, (plan, row, g) in enumerate(windows):
+        for i, (plan, row) in enumerate(windows):
             f = _bucket(plan.frames, self.config.vocoder_frames)
-            if f is None or not self.buckets:
-                frames = self._window_frames([plan], [row])[0].T[None].to(self.voc_dtype)  # [1, C, n]
-                wav = decoder.generate(frames, g).reshape(-1)
+            if f is None or not self.buckets or not self.voc_layouts[(1, f)].fits(plan):
+                wav = decoder.generate(self._window_frames(plan, row), self.spk[row : row + 1]).reshape(-1)
                 job.out[i] = plan.take(wav).float().cpu().numpy()
             else:
                 padded.append((i, f))
         padded.sort(key=lambda x: x[1])
         most = max(self.config.vocoder_batches)
-        batches = []  # first every read of the latent history, then the generator runs
         while padded:
             f = padded[0][1]
             group = [i for i, gf in padded if gf == f][:most]
             padded = padded[len(group) :]  # sorted by f: the group is the head
-            n = len(group)
-            b = _bucket(n, self.config.vocoder_batches)
+            b = _bucket(len(group), self.config.vocoder_batches)
             assert b is not None
             plans = [windows[i][0] for i in group]
-            # Each window's frames go to its row of the static input, zero-padded to f.
-            which = np.concatenate([np.full(p.frames, j) for j, p in enumerate(plans)])
-            at = np.concatenate([np.arange(p.frames) for p in plans])
-            lengths = np.array([p.frames for p in plans] + [f] * (b - n), dtype=np.int64)
-            frames, placed = self._window_frames(
-                plans, [windows[i][1] for i in group], also=[which, at, lengths]
-            )
-            batches.append((group, plans, b, f, frames, placed))
-        if pinned:
-            self._history_read = torch.cuda.Event()
-            self._history_read.record()
-        for group, plans, b, f, frames, (which_dev, at_dev, lengths_dev) in batches:
-            n = len(group)
-            self.frames_in[:b, :, :f].zero_()
-            self.frames_in.transpose(1, 2)[which_dev, at_dev] = frames.to(self.voc_dtype)
-            self.g_in[:n] = torch.cat([windows[i][2] for i in group])
+            layout = self.voc_layouts[(b, f)]
+            self._voc_upload(layout, plans, [windows[i][1] for i in group])
             ends = any(p.at_end for p in plans)
-            if ends:
-                self.lengths_in[:b] = lengths_dev
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]
             # Out of the graph's static output before the next replay overwrites it (stream order).
-            host = torch.empty((n, wav.shape[1]), dtype=wav.dtype, pin_memory=pinned)
-            host.copy_(wav[:n], non_blocking=pinned)
+            host = torch.empty((len(group), wav.shape[1]), dtype=wav.dtype, pin_memory=pinned)
+            host.copy_(wav[: len(group)], non_blocking=pinned)
             job.groups.append((group, plans, host))
         if pinned:
+            self._history_read = torch.cuda.Event()  # (after the last read of the history)
+            self._history_read.record()
             job.done = torch.cuda.Event()
             job.done.record()
+
+    def _voc_upload(self, layout: WindowBatch, plans: Sequence[WindowPlan], rows: Sequence[int]) -> None:
+        """The batch's index arrays into the static vocoder inputs: packed in the next pinned host
+        twin (waiting, rarely, for its last copy to have left), then one copy each."""
+        k = self._voc_tick % VOCODER_UPLOADS
+        self._voc_tick += 1
+        sent = self._voc_sent[k]
+        if sent is not None:
+            sent.synchronize()
+        host_int, host_float = self._voc_host[k]
+        layout.pack(plans, rows, self.scratch, host_int.numpy(), host_float.numpy())
+        pinned = self.device.type == "cuda"
+        self.voc_int[: layout.int_size].copy_(host_int[: layout.int_size], non_blocking=pinned)
+        self.voc_float[: layout.float_size].copy_(host_float[: layout.float_size], non_blocking=pinned)
+        if pinned:
+            self._voc_sent[k] = torch.cuda.Event()
+            self._voc_sent[k].record()  # type: ignore[union-attr]
 
     def vocode_collect(self, job: VocodeJob) -> list[np.ndarray]:
         """Wait for a launched job's samples -> each window's new samples (float32, on the host)."""
@@ -549,8 +580,8 @@ class Runner:
                 self.graphs.capture(("decode", b, s), self._decode_fn(b, s))
         for b in c.vocoder_batches:
             for f in c.vocoder_frames:
+                self._voc_upload(self.voc_layouts[(b, f)], [], [])  # padding only: full-length rows
                 self.voc_graphs.capture(("vocoder", b, f), self._vocoder_fn(b, f))
-                self.lengths_in.fill_(f)
                 self.voc_graphs.capture(("vocoder_end", b, f), self._vocoder_fn(b, f, ends=True))
         # The warm-ups stepped rows on zero state: start every row clean.
         self.reset()

@@ -83,13 +83,13 @@ class LinearStage:
     def compute(self, x: torch.Tensor, x_start: int, start: int, end: int, n_in: int) -> torch.Tensor:
         """Outputs [start, end) from inputs x [C, k] that begin at input index x_start."""
         i0, i1, lam = self.indices(start, end, n_in)
-        return _mix(x.T, i0 - x_start, i1 - x_start, lam).T
+        return mix(x.T, i0 - x_start, i1 - x_start, lam).T
 
 
 _Array = np.ndarray | torch.Tensor
 
 
-def _mix(x: torch.Tensor, i0: _Array, i1: _Array, lam: _Array) -> torch.Tensor:
+def mix(x: torch.Tensor, i0: _Array, i1: _Array, lam: _Array) -> torch.Tensor:
     """Rows x[i0] * (1 - lam) + x[i1] * lam of x [N, C], in float32 as ATen's linear interpolation,
     back in x's dtype -> [len(i0), C]. Indices and weights on the host or already on x's device."""
     a, b, w = (v if isinstance(v, torch.Tensor) else to_device(v, x.device) for v in (i0, i1, lam))
@@ -164,7 +164,7 @@ def window_frames(plans: Sequence[WindowPlan], latents: torch.Tensor) -> torch.T
     weights = to_device_all([lam for _, _, lam in levels], latents.device)
     x = latents
     for level in range(depth):
-        x = _mix(x, indices[2 * level], indices[2 * level + 1], weights[level])
+        x = mix(x, indices[2 * level], indices[2 * level + 1], weights[level])
     return x
 
 
