@@ -172,6 +172,24 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
     _close(fused_cache.kv, cache.kv, dtype)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_prefill_equals_the_unfused_prefill(tiny_model_dir: Any, dtype: torch.dtype) -> None:
+    # Two right-padded prompts of 20 positions (three row tiles): hidden states, keys and values.
+    from xtts_server import XTTS
+
+    gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=dtype).model.gpt
+    torch.manual_seed(3)
+    emb = torch.randn(2, 20, gpt.args.gpt_n_model_channels, device=DEVICE).to(dtype)
+    with torch.inference_mode():
+        want_hidden, want_keys, want_values = gpt.prefill(emb)
+        x, keys, values = fused_decode.prefill(gpt, emb)
+        hidden = gpt.transformer.ln_f(x)
+    assert keys.shape == want_keys.shape and values.shape == want_values.shape
+    _close(hidden, want_hidden, dtype)
+    _close(keys, want_keys, dtype)
+    _close(values, want_values, dtype)
+
+
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")
 def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> None:
     # The runner's fused buckets end to end (padded shapes, rows past the live ones, the one graph

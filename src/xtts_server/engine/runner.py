@@ -61,6 +61,9 @@ def fused_decode() -> types.ModuleType:
     return fused_decode
 
 
+# Prefills of at most this many prompt positions (batch x length bucket) run the fused step's
+# kernels when decode batches do (`fused_decode.prefill`); longer ones the library's GEMMs.
+FUSED_PREFILL_ROWS = 256
 # Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
 # before it is packed again: several batches may be queued).
 VOCODER_UPLOADS = 8
@@ -336,15 +339,33 @@ class Runner:
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
+        # Short prefills (a caller or two) run the fused step's kernels, as small decode batches do.
+        fused = self.config.fused_batches > 0 and b * p <= FUSED_PREFILL_ROWS
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
             text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
             # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
             prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
-            hidden, keys, values = gpt.prefill(prompts)
-            latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
-            logits = gpt.logits(latent).float()
+            at = text_len + latents + 2  # the start code's position
+            if fused:  # the step's kernels; the final norms in the head's prologue, as a step
+                x, keys, values = fused_decode().prefill(gpt, prompts)
+                latent = torch.empty((b, self.dim), dtype=x.dtype, device=x.device)
+                logits = (
+                    fused_decode()
+                    .linear(
+                        x[ar, at],
+                        gpt.mel_head,
+                        norm=gpt.transformer.ln_f,
+                        norm2=gpt.final_norm,
+                        norm_out=latent,
+                    )
+                    .float()
+                )
+            else:
+                hidden, keys, values = gpt.prefill(prompts)
+                latent = gpt.latents(hidden[ar, at])  # [b, dim]
+                logits = gpt.logits(latent).float()
             self.cache.k[:, rows, :, :p] = keys
             self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
             prm = self.params
