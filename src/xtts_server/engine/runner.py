@@ -61,9 +61,6 @@ def fused_decode() -> types.ModuleType:
     return fused_decode
 
 
-# Prefills of at most this many prompt positions (batch x length bucket) run the fused step's
-# kernels when decode batches do (`fused_decode.prefill`); longer ones the library's GEMMs.
-FUSED_PREFILL_ROWS = 256
 # Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
 # before it is packed again: several batches may be queued).
 VOCODER_UPLOADS = 8
@@ -93,6 +90,11 @@ class RunnerConfig:
     fused_batches: int = 0
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
+    # Prefills of at most this many prompt positions (batch x length bucket) run the fused step's
+    # linear kernels (`fused_decode.prefill`); 0: none. Off by default: a prompt prefilled on this
+    # path and on the library's (a longer batch) rounds differently in half precision, so a stream
+    # would no longer decode the same codes alone and in any batch.
+    fused_prefill: int = 0
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
@@ -122,6 +124,7 @@ class RunnerConfig:
         fused_batches: int = 0,
         fused_sampler: bool = False,
         vocoder_stream: bool = True,
+        fused_prefill: int = 0,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -144,6 +147,7 @@ class RunnerConfig:
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
             vocoder_stream=vocoder_stream,
+            fused_prefill=fused_prefill,
         )
 
 
@@ -339,8 +343,7 @@ class Runner:
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
-        # Short prefills (a caller or two) run the fused step's kernels, as small decode batches do.
-        fused = self.config.fused_batches > 0 and b * p <= FUSED_PREFILL_ROWS
+        fused = b * p <= self.config.fused_prefill
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
