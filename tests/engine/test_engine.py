@@ -127,6 +127,26 @@ def test_cancel_frees_the_row_and_stops_output(engine: Any, tiny_tts: Any) -> No
     assert len(codes) == 25 and audio.size > 0
 
 
+@pytest.mark.parametrize("lookahead", [1, 3])
+def test_any_lookahead_decodes_the_same_streams(tiny_tts: Any, lookahead: int) -> None:
+    # Steps queued 1 or 3 deep before their codes are read: the same codes and audio as the simple
+    # path, streams stepped past their stop included.
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=4, lookahead=lookahead))
+    eng.start()
+    try:
+        specs = [dict(text=t, do_sample=False, max_new_tokens=12, stream_chunk_size=5) for t in TEXTS[:3]]
+        results = run_all(eng, tiny_tts, specs)
+    finally:
+        eng.stop()
+    voice = tiny_tts.studio_voice(tiny_tts.studio_voices[0])
+    for spec, (audio, codes) in zip(specs, results, strict=True):
+        ref = tiny_tts.synthesize(spec["text"], "en", voice, do_sample=False, max_new_tokens=12)
+        assert list(codes) == ref.codes[0]
+        np.testing.assert_allclose(audio, ref.audio, atol=1e-5)
+    with pytest.raises(ValueError, match="lookahead"):
+        Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=0))
+
+
 def test_admission_is_bounded(tiny_tts: Any) -> None:
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
     for _ in range(3):

@@ -363,7 +363,7 @@ class Engine:
     def _execute(self, prefilled: list[EngineRequest], first: torch.Tensor | None) -> _Launched:
         rows = [r for r in self.rows]
         n = len(rows)
-        # Rows stepped once past their end (update lags a step) are clamped by the runner.
+        # Rows stepped past their end (update lags `lookahead` steps) are clamped by the runner.
         attend = min(max(r.prompt_len + r.launched for r in rows), self.runner.config.seq_len)
         code = self.runner.decode(n, attend)
         host = self._host[self._tick % len(self._host)]

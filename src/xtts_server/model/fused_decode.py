@@ -440,24 +440,20 @@ def prefill(gpt: GPT, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     (right-padded) -> (hidden states *before* ln_f [B, P, C], every layer's keys and values [L, B,
     H, P, D]). Each block is four linears (LayerNorms, GELU and residual adds inside them) and
     torch's causal attention: about 7 kernels a block instead of about 13. The rows are tiled
-    like the step's (16 a tile, each reading its weight tiles through L2), which beats the
-    library's GEMMs while B x P is a few tiles; callers keep longer prefills on the unfused path."""
+    like the step's (16 a tile, each reading its weight tiles through L2): meant for prefills of
+    a few tiles (not yet timed against the library's GEMMs); longer ones belong on the unfused
+    path."""
     b, p, c = emb.shape
     x = emb.reshape(b * p, c)
     keys, values = [], []
     for block in gpt.blocks:
-        attn, mlp = block.attn, block.mlp
+        attn = block.attn
         qkv = linear(x, attn.c_attn, norm=block.ln_1)  # [B P, 3C]
         q, k, v = (
             qkv.view(b, p, 3, attn.heads, c // attn.heads).permute(2, 0, 3, 1, 4).unbind(0)
         )  # [B, H, P, D]
         y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-        y = y.transpose(1, 2).reshape(b * p, c)
-        # (each residual was written more than one launch before the linear that adds it)
-        x = linear(y, attn.c_proj, residual=x, residual_early=True)
-        x = linear(
-            linear(x, mlp.c_fc, norm=block.ln_2, gelu=True), mlp.c_proj, residual=x, residual_early=True
-        )
+        x = _block_rest(block, x, y.transpose(1, 2).reshape(b * p, c))
         keys.append(k)
         values.append(v)
     return x.view(b, p, c), torch.stack(keys), torch.stack(values)
@@ -468,10 +464,16 @@ def decode_block(
 ) -> torch.Tensor:
     """One GPT-2 block for one new token a row: x [B, C] -> [B, C] (as Block.decode); qkv: its
     attention input when already made (the first block's, with the embedding)."""
-    attn, mlp = block.attn, block.mlp
-    # Each residual was written two launches before the linear that adds it (residual_early).
     if qkv is None:
-        qkv = linear(x, attn.c_attn, norm=block.ln_1)
-    x = linear(attend(qkv, kv, pos, attn.heads), attn.c_proj, residual=x, residual_early=True)
+        qkv = linear(x, block.attn.c_attn, norm=block.ln_1)
+    return _block_rest(block, x, attend(qkv, kv, pos, block.attn.heads))
+
+
+def _block_rest(block: Block, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A block after its attention: x [M, C] its input, y [M, C] the attention's output ->
+    x + proj(y), then the MLP and its residual."""
+    mlp = block.mlp
+    # Each residual was written at least two launches before the linear that adds it (residual_early).
+    x = linear(y, block.attn.c_proj, residual=x, residual_early=True)
     h = linear(x, mlp.c_fc, norm=block.ln_2, gelu=True)
     return linear(h, mlp.c_proj, residual=x, residual_early=True)
