@@ -129,7 +129,8 @@ def main() -> None:
     E, R = engine_mod.Engine, runner_mod.Runner
     wrap_timers(
         [(E, "_schedule"), (E, "_admit"), (R, "_voc_upload"),
-         (E, "_execute"), (E, "_update"), (E, "_window"), (E, "_vocode_launch"), (E, "_collect"),
+         (E, "_execute"), (E, "_update"), (E, "_due_window"), (E, "_wait"), (E, "_vocode_launch"),
+         (E, "_collect"),
          (E, "_deliver"), (R, "prefill"), (R, "decode"), (R, "vocode_launch"), (R, "vocode_collect"),
          (R, "_window_frames"), (runner_mod._Graphs, "run"),
          (vocoder_stream.StreamingVocoder, "__init__")],

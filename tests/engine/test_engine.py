@@ -147,6 +147,30 @@ def test_any_lookahead_decodes_the_same_streams(tiny_tts: Any, lookahead: int) -
         Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=0))
 
 
+def test_a_stop_drops_the_windows_queued_past_it(tiny_tts: Any) -> None:
+    # Windows are queued when the step that completes them is launched, before its codes are read;
+    # a stream that stops first drops them. Random tiny weights never choose the stop code, so the
+    # engine is told (host side only) that one of the greedy codes is it: the stream then stops at
+    # that code, with chunk boundaries on it and on the lookahead steps past it, and its audio must
+    # equal the same stream cut there by max_new_tokens (no dropped window delivered, none missing).
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=2))
+    eng.start()
+    try:
+        spec = dict(text=TEXTS[1], do_sample=False, max_new_tokens=40, stream_chunk_size=9)
+        _, codes = run_all(eng, tiny_tts, [spec])[0]
+        k = next(i for i in range(12, 40) if codes[i] not in codes[:i])  # its first occurrence
+        n = k + 1  # the stream stops at its n-th code
+        ref_audio, ref_codes = run_all(eng, tiny_tts, [dict(spec, max_new_tokens=n)])[0]
+        assert ref_codes == codes[:n]
+        eng.stop_code = codes[k]
+        for chunk in (n - 1, n, n + 1, n + 2, 4):
+            audio, got = run_all(eng, tiny_tts, [dict(spec, stream_chunk_size=chunk)])[0]
+            assert got == codes[:k], chunk  # (the stop code is not returned)
+            np.testing.assert_allclose(audio, ref_audio, atol=1e-5, err_msg=f"chunk {chunk}")
+    finally:
+        eng.stop()
+
+
 def test_admission_is_bounded(tiny_tts: Any) -> None:
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
     for _ in range(3):

@@ -5,15 +5,20 @@ update, vLLM-style.
   row moving into the hole), admit waiting requests into free rows and prefill them together.
 - execute: one decode step for all live rows (a CUDA graph per batch bucket on a GPU). The chosen
   codes are copied to pinned host memory without waiting.
+  The vocoder windows that this step completes (a stream reaching a chunk boundary, or its
+  last allowed code) are queued right behind it, batched across streams, before the codes are
+  known: the first audio does not wait for the host to read the step, nor for the steps queued
+  after it. Such a window is speculative until its codes are read.
 - update: read the codes of the step launched `lookahead` steps ago (by now the GPU is busy with
-  the later ones, so the host never stalls it), note stops, and queue the vocoder windows of
-  streams that reached a chunk boundary, batched across streams, behind the steps in flight. Their
-  audio goes to each request's callback at the next update (after that step's codes, so the host
-  never waits for the vocoder with no step queued), followed by the end of the streams that stopped.
+  the later ones, so the host never stalls it), note stops, settle the windows that waited for
+  these codes (a stream that stopped drops those past its end and gets its last window now), and
+  hand out the audio of every vocoder batch that is done, in launch order, followed by the end of
+  the streams that stopped. While waiting for a step, the host hands out a batch as soon as it is
+  done.
 
 Because update lags execute by `lookahead` steps, a stream that stopped is stepped that many times
 more on stale state before it leaves; the runner keeps such rows in bounds and nobody reads their
-output.
+output (the windows queued from it are dropped).
 
 Admission is bounded: rows (slots) plus a waiting queue of fixed length; a full engine refuses at
 once (`EngineFull`). A cancelled request leaves at the next step and its row is reused.
@@ -107,12 +112,28 @@ class EngineRequest:
     prompt_len: int = 0
     launched: int = 0  # codes whose computation was launched
     codes: list[int] = field(default_factory=list)  # codes read back (the stop code included)
-    vocoded: int = 0  # latents handed to the vocoder
+    vocoded: int = 0  # latents planned into vocoder windows (speculative ones included)
     vocoder: StreamingVocoder | None = None
+    unsettled: list[_Window] = field(default_factory=list)  # its speculative windows, oldest first
+    inflight: int = 0  # its windows in vocoder batches not yet handed out
 
     def cancel(self) -> None:
         """Stop at the next step; no more output is delivered."""
         self.cancelled = True
+
+
+@dataclass(eq=False)
+class _Window:
+    """A vocoder window of one stream, queued on the GPU: it stands once the codes up to `count`
+    were read and the stream had not stopped before `count` (or stops there and the window was
+    planned as its end); otherwise it is dropped, and the stream's vocoder rolls back to `before`."""
+
+    req: EngineRequest
+    plan: WindowPlan
+    count: int  # the stream's codes (and latents) it needs
+    before: int  # the vocoder's finished frames before it was planned
+    settled: bool  # its codes were read: it stands or is dropped
+    dropped: bool = False
 
 
 @dataclass
@@ -174,10 +195,8 @@ class Engine:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.dead: BaseException | None = None  # set when the loop itself failed
-        # Vocoder jobs in flight: (job, its windows, streams that end with it), oldest first.
-        self._vocoding: collections.deque[
-            tuple[VocodeJob, list[tuple[EngineRequest, WindowPlan]], list[EngineRequest]]
-        ] = collections.deque()
+        # Vocoder batches in flight, with their windows, oldest first.
+        self._vocoding: collections.deque[tuple[VocodeJob, list[_Window]]] = collections.deque()
         self._pinned = self.device.type == "cuda"
         if c.lookahead < 1:
             raise ValueError("EngineConfig.lookahead must be at least 1")
@@ -256,7 +275,7 @@ class Engine:
                 while in_flight and (launched is None or len(in_flight) > self.config.lookahead):
                     self._update(in_flight.popleft())
                 if not in_flight:
-                    self._collect()  # nothing decoding: hand out the vocoder's last audio now
+                    self._collect(wait=True)  # nothing decoding: hand out the vocoder's last audio now
                     if not self.waiting:
                         self._wake.wait(0.5)
                         self._wake.clear()
@@ -294,6 +313,7 @@ class Engine:
             return
         for req, g in zip(self.rows, gone, strict=True):
             if g and req.cancelled:
+                self._drop_unsettled(req)
                 req.vocoder = None  # drop its vocoder state now (a finished one drops it at its end)
         keep = [r for r, g in zip(self.rows, gone, strict=True) if not g]
         holes = [i for i, g in enumerate(gone[: len(keep)]) if g]
@@ -377,90 +397,146 @@ class Engine:
             r.launched += 1
         self.steps += 1
         self.rows_stepped += n
+        t = time.perf_counter()
+        windows = [w for r in rows if (w := self._due_window(r)) is not None]
+        self.phase_s["window"] += time.perf_counter() - t
+        if windows:  # right behind this step: they wait for it, not for the steps after it
+            self._vocode_launch(windows)
         return _Launched(rows, host, event, prefilled, first)
 
+    def _due_window(self, req: EngineRequest) -> _Window | None:
+        """The window that the step just launched completes for req, if any: a chunk boundary
+        or its last allowed code (planned as the end). Speculative: settled when the codes are read."""
+        n = req.launched
+        if req.finished or req.cancelled or req.vocoder is None or n > req.max_new_tokens:
+            return None
+        at_end = n == req.max_new_tokens
+        if not at_end and n - req.vocoded < req.stream_chunk_size:
+            return None
+        before = req.vocoder.done_frames
+        req.vocoded = n
+        plan = req.vocoder.plan_window(n, at_end=at_end)
+        if plan is None:
+            return None
+        window = _Window(req, plan, n, before, settled=False)
+        req.unsettled.append(window)
+        return window
+
     def _update(self, step: _Launched) -> None:
-        """Read a step's codes; stream chunks to the vocoder; finish streams that stopped."""
+        """Read a step's codes; settle the windows that waited for them; finish streams that stopped."""
         t0 = time.perf_counter()
-        if step.event is not None:
-            step.event.synchronize()
+        self._wait(step)
         self.phase_s["wait"] += time.perf_counter() - t0
-        self._collect()  # the windows launched by the last update (queued before this step's end)
         t1 = time.perf_counter()
-        windows: list[tuple[EngineRequest, WindowPlan]] = []
+        windows: list[_Window] = []
         arrivals: list[tuple[EngineRequest, int]] = []
         if step.first_codes is not None:
             arrivals += [(r, int(c)) for r, c in zip(step.prefilled, step.first_codes.tolist(), strict=True)]
         arrivals += [
             (r, int(c)) for r, c in zip(step.rows, step.codes[: len(step.rows)].tolist(), strict=True)
         ]
+        ending: list[EngineRequest] = []
         for req, code in arrivals:
             if req.finished or req.cancelled:
                 continue
             req.codes.append(code)
             n = len(req.codes)
-            stopped = code == self.stop_code or n >= req.max_new_tokens
-            if stopped or n - req.vocoded >= req.stream_chunk_size:
-                window = self._window(req, n, at_end=stopped)
+            if code != self.stop_code and n < req.max_new_tokens:
+                while req.unsettled and req.unsettled[0].count <= n:
+                    req.unsettled.pop(0).settled = True
+                continue
+            # Stopped at n: a window planned as the end at n stands; any other past n-1 is dropped.
+            req.finished = True
+            ending.append(req)
+            stands = any(w.count == n and w.plan.at_end for w in req.unsettled)
+            self._drop_unsettled(req, keep=n if stands else n - 1)
+            if not stands:
+                window = self._end_window(req, n)
                 if window is not None:
-                    windows.append((req, window))
-                if stopped:
-                    req.finished = True
+                    windows.append(window)
         t2 = time.perf_counter()
         self.phase_s["window"] += t2 - t1
-        # Streams that stopped now (a newcomer arrives twice: its first code and this step's).
-        ended = (r for r, _ in arrivals if r.finished and not r.cancelled and r.vocoder is not None)
-        ending = list(dict.fromkeys(ended))
         if windows:
-            self._vocode_launch(windows, ending)
+            self._vocode_launch(windows)
         self.phase_s["vocode"] += time.perf_counter() - t2
         for req in ending:
-            self._end(req)  # (those with a window in flight are ended when its audio is handed out)
+            if req.inflight == 0:
+                self._end(req)  # (else at the hand-out of its last window)
+        self._collect(wait=False)
 
-    def _window(self, req: EngineRequest, n: int, at_end: bool) -> WindowPlan | None:
-        """Plan the request's next vocoder window now that it has n latents (host only: the
-        runner reads the latents from the row's history when it runs the window, in this update,
-        before any row moves)."""
+    def _drop_unsettled(self, req: EngineRequest, keep: int = 0) -> None:
+        """Settle req's speculative windows: those needing at most `keep` codes stand, the rest
+        are dropped and its vocoder rolls back to before the first of them."""
+        dropped = [w for w in req.unsettled if w.count > keep]
+        for w in req.unsettled:
+            w.settled = True
+            w.dropped = w.count > keep
+        if dropped and req.vocoder is not None:
+            req.vocoder.done_frames = dropped[0].before
+        req.unsettled.clear()
+
+    def _end_window(self, req: EngineRequest, n: int) -> _Window | None:
+        """The last window of a stream that stopped at its n-th code (settled: the codes are read)."""
         assert req.vocoder is not None
         req.vocoded = n
-        return req.vocoder.plan_window(n, at_end=at_end)
+        before = req.vocoder.done_frames
+        plan = req.vocoder.plan_window(n, at_end=True)
+        return None if plan is None else _Window(req, plan, n, before, settled=True)
 
-    def _vocode_launch(
-        self, windows: list[tuple[EngineRequest, WindowPlan]], ending: list[EngineRequest]
-    ) -> None:
-        """Queue the windows on the GPU; their audio (then the end of each of `ending` that has a
-        window here) is handed out by the next `_collect`, so the host goes on launching steps."""
+    def _wait(self, step: _Launched) -> None:
+        """Wait for a step's codes, handing out vocoder audio the moment it is done meanwhile
+        (polling both: a window finishing mid-step reaches its caller without waiting a step)."""
+        if step.event is None:
+            return
+        while not step.event.query():
+            head = self._vocoding[0] if self._vocoding else None
+            if head is None or not all(w.settled for w in head[1]):
+                step.event.synchronize()  # no audio can be handed out before this step
+                return
+            if self.runner.vocode_done(head[0]):
+                self._collect(wait=False)
+            else:
+                time.sleep(0)  # (lets other threads run between polls)
+
+    def _vocode_launch(self, windows: list[_Window]) -> None:
+        """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
+        once their batch is done and every window in it is settled."""
         try:
-            job = self.runner.vocode_launch([(w, r.row) for r, w in windows])
+            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows])
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
-            for req, _ in windows:
-                self._fail(req, _request_error(e, "decoding audio"))
+            for w in windows:
+                self._fail(w.req, _request_error(e, "decoding audio"))
             return
-        mine = {r for r, _ in windows}
-        finishers = [r for r in ending if r in mine]
-        for req in finishers:
-            ending.remove(req)
-        self._vocoding.append((job, windows, finishers))
+        for w in windows:
+            w.req.inflight += 1
+        self._vocoding.append((job, windows))
 
-    def _collect(self) -> None:
-        """Hand out the audio of every launched vocoder job (waiting for the GPU where needed),
-        then end the streams whose last window it held."""
+    def _collect(self, wait: bool) -> None:
+        """Hand out the audio of the oldest vocoder batches whose windows are settled and, unless
+        `wait`, that the GPU has finished; then end the streams whose last window it held."""
         t0 = time.perf_counter()
         while self._vocoding:
-            job, windows, finishers = self._vocoding.popleft()
+            job, windows = self._vocoding[0]
+            if not all(w.settled for w in windows) or not (wait or self.runner.vocode_done(job)):
+                break
+            self._vocoding.popleft()
             try:
                 audio = self.runner.vocode_collect(job)
             except Exception as e:  # these windows fail; the engine goes on
                 logger.exception("vocoder batch of %d windows failed", len(windows))
-                for req, _ in windows:
-                    self._fail(req, _request_error(e, "decoding audio"))
+                for w in windows:
+                    w.req.inflight -= 1
+                    if not w.dropped:
+                        self._fail(w.req, _request_error(e, "decoding audio"))
                 continue
-            for (req, _), chunk in zip(windows, audio, strict=True):
-                if chunk.size:
+            for w, chunk in zip(windows, audio, strict=True):
+                req = w.req
+                req.inflight -= 1
+                if not w.dropped and chunk.size and req.vocoder is not None:
                     self._deliver(req, AudioOut(chunk))
-            for req in finishers:
-                self._end(req)
+                if req.finished and req.inflight == 0:
+                    self._end(req)
         self.phase_s["collect"] += time.perf_counter() - t0
 
     def _end(self, req: EngineRequest) -> None:
@@ -481,6 +557,7 @@ class Engine:
             req.cancelled = True
 
     def _fail(self, req: EngineRequest, error: BaseException) -> None:
+        self._drop_unsettled(req)
         req.finished = True
         req.vocoder = None  # (its end is this error: `_end` delivers nothing more)
         self._deliver(req, AudioOut(np.zeros(0, dtype=np.float32), done=True, error=error))

@@ -221,7 +221,8 @@ class Runner:
         # The vocoder: its own stream and graph pool (it runs while decode graphs run), and the
         # event after its last read of the latent history (rows may not change before it).
         side = config.vocoder_stream and device.type == "cuda"
-        self.voc_stream = torch.cuda.Stream(device=device) if side else None
+        # High priority: a window's blocks go before a decode step's (the first audio waits on it).
+        self.voc_stream = torch.cuda.Stream(device=device, priority=-1) if side else None
         self.voc_graphs = _Graphs() if config.cuda_graphs else None
         self._history_read: torch.cuda.Event | None = None
         self.buckets = config.buckets or config.cuda_graphs
@@ -535,6 +536,11 @@ class Runner:
         if pinned:
             self._voc_sent[k] = torch.cuda.Event()
             self._voc_sent[k].record()  # type: ignore[union-attr]
+
+    @staticmethod
+    def vocode_done(job: VocodeJob) -> bool:
+        """Whether a launched job's samples are on the host (without waiting)."""
+        return job.done is None or job.done.query()
 
     def vocode_collect(self, job: VocodeJob) -> list[np.ndarray]:
         """Wait for a launched job's samples -> each window's new samples (float32, on the host)."""
