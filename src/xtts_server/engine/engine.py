@@ -46,6 +46,9 @@ from xtts_server.model.xtts import XTTSModel
 
 logger = logging.getLogger(__name__)
 
+# How long the engine thread sleeps between polls of a vocoder batch and a step (seconds).
+_POLL_S = 50e-6
+
 
 def _request_error(e: Exception, doing: str) -> XTTSError:
     if isinstance(e, XTTSError):
@@ -496,7 +499,9 @@ class Engine:
             if self.runner.vocode_done(head[0]):
                 self._collect(wait=False)
             else:
-                time.sleep(0)  # (lets other threads run between polls)
+                # Off the CPU between polls (not sleep(0), which could keep the GIL from a server
+                # thread for a whole switch interval); a poll costs a few microseconds.
+                time.sleep(_POLL_S)
 
     def _vocode_launch(self, windows: list[_Window]) -> None:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
