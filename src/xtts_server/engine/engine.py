@@ -303,7 +303,15 @@ class Engine:
         if not self.rows:
             return None
         launched = self._execute(prefilled, first)
-        self.phase_s["execute"] += time.perf_counter() - t2
+        t3 = time.perf_counter()
+        self.phase_s["execute"] += t3 - t2
+        # The windows this step completes, right behind it: they wait for it, not for later steps.
+        windows = [w for r in launched.rows if (w := self._due_window(r)) is not None]
+        t4 = time.perf_counter()
+        self.phase_s["window"] += t4 - t3
+        if windows:
+            self._vocode_launch(windows)
+            self.phase_s["vocode"] += time.perf_counter() - t4
         return launched
 
     def _schedule(self) -> None:
@@ -400,11 +408,6 @@ class Engine:
             r.launched += 1
         self.steps += 1
         self.rows_stepped += n
-        t = time.perf_counter()
-        windows = [w for r in rows if (w := self._due_window(r)) is not None]
-        self.phase_s["window"] += time.perf_counter() - t
-        if windows:  # right behind this step: they wait for it, not for the steps after it
-            self._vocode_launch(windows)
         return _Launched(rows, host, event, prefilled, first)
 
     def _due_window(self, req: EngineRequest) -> _Window | None:
