@@ -419,14 +419,19 @@ class Engine:
         at_end = n == req.max_new_tokens
         if not at_end and n - req.vocoded < req.stream_chunk_size:
             return None
+        window = self._plan(req, n, at_end, settled=False)
+        if window is not None:
+            req.unsettled.append(window)
+        return window
+
+    @staticmethod
+    def _plan(req: EngineRequest, n: int, at_end: bool, settled: bool) -> _Window | None:
+        """req's next window, now that it has (or, unsettled, will have) n latents."""
+        assert req.vocoder is not None
         before = req.vocoder.done_frames
         req.vocoded = n
         plan = req.vocoder.plan_window(n, at_end=at_end)
-        if plan is None:
-            return None
-        window = _Window(req, plan, n, before, settled=False)
-        req.unsettled.append(window)
-        return window
+        return None if plan is None else _Window(req, plan, n, before, settled)
 
     def _update(self, step: _Launched) -> None:
         """Read a step's codes; settle the windows that waited for them; finish streams that stopped."""
@@ -456,10 +461,8 @@ class Engine:
             ending.append(req)
             stands = any(w.count == n and w.plan.at_end for w in req.unsettled)
             self._drop_unsettled(req, keep=n if stands else n - 1)
-            if not stands:
-                window = self._end_window(req, n)
-                if window is not None:
-                    windows.append(window)
+            if not stands and (window := self._plan(req, n, at_end=True, settled=True)) is not None:
+                windows.append(window)  # its last window, now that its codes are read
         t2 = time.perf_counter()
         self.phase_s["window"] += t2 - t1
         if windows:
@@ -481,13 +484,12 @@ class Engine:
             req.vocoder.done_frames = dropped[0].before
         req.unsettled.clear()
 
-    def _end_window(self, req: EngineRequest, n: int) -> _Window | None:
-        """The last window of a stream that stopped at its n-th code (settled: the codes are read)."""
-        assert req.vocoder is not None
-        req.vocoded = n
-        before = req.vocoder.done_frames
-        plan = req.vocoder.plan_window(n, at_end=True)
-        return None if plan is None else _Window(req, plan, n, before, settled=True)
+    def _settled_head(self) -> VocodeJob | None:
+        """The oldest vocoder batch in flight, if every window in it is settled (else none can be
+        handed out yet: batches go out in launch order)."""
+        if self._vocoding and all(w.settled for w in self._vocoding[0][1]):
+            return self._vocoding[0][0]
+        return None
 
     def _wait(self, step: _Launched) -> None:
         """Wait for a step's codes, handing out vocoder audio the moment it is done meanwhile
@@ -495,11 +497,11 @@ class Engine:
         if step.event is None:
             return
         while not step.event.query():
-            head = self._vocoding[0] if self._vocoding else None
-            if head is None or not all(w.settled for w in head[1]):
+            head = self._settled_head()
+            if head is None:
                 step.event.synchronize()  # no audio can be handed out before this step
                 return
-            if self.runner.vocode_done(head[0]):
+            if self.runner.vocode_done(head):
                 self._collect(wait=False)
             else:
                 # Off the CPU between polls (not sleep(0), which could keep the GIL from a server
@@ -524,11 +526,8 @@ class Engine:
         """Hand out the audio of the oldest vocoder batches whose windows are settled and, unless
         `wait`, that the GPU has finished; then end the streams whose last window it held."""
         t0 = time.perf_counter()
-        while self._vocoding:
-            job, windows = self._vocoding[0]
-            if not all(w.settled for w in windows) or not (wait or self.runner.vocode_done(job)):
-                break
-            self._vocoding.popleft()
+        while (job := self._settled_head()) is not None and (wait or self.runner.vocode_done(job)):
+            _, windows = self._vocoding.popleft()
             try:
                 audio = self.runner.vocode_collect(job)
             except Exception as e:  # these windows fail; the engine goes on
