@@ -40,9 +40,42 @@ def _with(
     return out
 
 
-def variants(plain: dict[Any, Any], pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, Any]]]:
+# Module settings a variant may change (restored after it): (module, name) -> value.
+SETTINGS = {
+    ("fused_decode", "ATTEND_CONFIG"),
+    ("fused_decode", "RELEASE_FIRST"),
+    ("fused_sampler", "SEARCH"),
+    ("fused_sampler", "PDL"),
+}
+
+
+def settings_variants(pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, Any], dict[str, Any]]]:
+    """Session 10's: the attention's chunk, releasing the next kernel at the start, the sampler's
+    search width and PDL. Each around the module's defaults (`pdl_configs`, run first)."""
+    d, smp = "fused_decode.", "fused_sampler."
+    return {
+        "sampler_binary_no_pdl": (True, pdl, {smp + "SEARCH": (2, 4), smp + "PDL": False}),
+        "sampler_binary": (True, pdl, {smp + "SEARCH": (2, 4)}),
+        "sampler_ways4": (True, pdl, {smp + "SEARCH": (4, 4)}),
+        "sampler_ways8": (True, pdl, {smp + "SEARCH": (8, 4)}),
+        "sampler_ways16_8w": (True, pdl, {smp + "SEARCH": (16, 8)}),
+        "sampler_ways16_no_pdl": (True, pdl, {smp + "PDL": False}),
+        "attend_128x4": (True, pdl, {d + "ATTEND_CONFIG": (128, 4)}),
+        "attend_256x4": (True, pdl, {d + "ATTEND_CONFIG": (256, 4)}),
+        "attend_256x8": (True, pdl, {d + "ATTEND_CONFIG": (256, 8)}),
+        "release_first": (True, pdl, {d + "RELEASE_FIRST": True}),
+        "release_first_attend_256x4": (True, pdl, {d + "RELEASE_FIRST": True, d + "ATTEND_CONFIG": (256, 4)}),
+        "attend_64x4": (True, pdl, {d + "ATTEND_CONFIG": (64, 4)}),
+    }
+
+
+def variants(
+    plain: dict[Any, Any], pdl: dict[Any, Any]
+) -> dict[str, tuple[bool, dict[Any, Any]] | tuple[bool, dict[Any, Any], dict[str, Any]]]:
     """plain: the module's table without PDL; pdl: its table with PDL."""
     return {
+        "pdl_configs": (True, pdl),  # (first: the settings variants compare with it)
+        **settings_variants(pdl),
         "no_pdl": (False, plain),
         "pdl_plain_configs": (True, plain),
         "no_pdl_one_tile": (False, ONE_TILE),
@@ -54,7 +87,6 @@ def variants(plain: dict[Any, Any], pdl: dict[Any, Any]) -> dict[str, tuple[bool
         "pdl_mlp_out_split8_bn16": (True, {**_with(ONE_TILE, bn=16), (1024, 4096): (16, 512, 4, 1, 8)}),
         # Around the module's PDL table:
         "no_pdl_pdl_configs": (False, pdl),
-        "pdl_configs": (True, pdl),
         "pdl_proj_split2": (True, {**pdl, (1024, 1024): (16, 512, 4, 1, 2)}),
         "pdl_qkv_fc_split2": (
             True,
@@ -84,8 +116,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
+    from xtts_server.engine import fused_sampler
     from xtts_server.engine.runner import Runner, RunnerConfig
     from xtts_server.model import fused_decode
+
+    modules = {"fused_decode": fused_decode, "fused_sampler": fused_sampler}
+    defaults = {f"{m}.{n}": getattr(modules[m], n) for m, n in SETTINGS}
 
     tts = full_model_on_gpu(args.model_dir, args.dtype)
     gpt = tts.model.gpt
@@ -113,15 +149,21 @@ def main() -> None:
         "steps": [],
     }
     reference: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}  # (batch, configs)
+    first: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # batch -> pdl_configs' outputs
     with torch.inference_mode():
-        for name, (pdl, table) in chosen.items():
+        for name, (pdl, table, *more) in chosen.items():
+            changed = more[0] if more else {}
+            for key_, value in {**defaults, **changed}.items():
+                m, n = key_.split(".")
+                setattr(modules[m], n, value)
             fused_decode.PDL = pdl
             tables = fused_decode._PDL_CONFIGS if pdl else fused_decode._CONFIGS
             tables.clear()
             tables.update(table)
             for b in batches:
                 configs = {f"{n}x{k}": list(c) for (n, k), c in table.items()}
-                row: dict[str, Any] = {"variant": name, "pdl": pdl, "batch": b, "configs": configs}
+                row: dict[str, Any] = {"variant": name, "pdl": pdl, "batch": b, "configs": configs,
+                                       "settings": {k: repr(v) for k, v in changed.items()}}  # fmt: skip
                 try:
                     # Outputs: latents and logits of one step from a fixed state, eagerly and graphed.
                     def once(b: int = b) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,6 +195,13 @@ def main() -> None:
                             (eager[0].float() - ref[0].float()).abs().max().item(),
                             (eager[1].float() - ref[1].float()).abs().max().item(),
                         )
+                    if name == "pdl_configs":
+                        first[b] = (eager[0], eager[1])
+                    elif changed and b in first:  # (the attention's chunk changes rounding only)
+                        row["vs_pdl_configs_max_diff"] = max(
+                            (eager[0].float() - first[b][0].float()).abs().max().item(),
+                            (eager[1].float() - first[b][1].float()).abs().max().item(),
+                        )
                     base = reference.get((b, repr(sorted(current.items()))))
                     if base is not None:
                         row["vs_no_pdl_max_diff"] = (eager[1].float() - base[1].float()).abs().max().item()
@@ -179,6 +228,9 @@ def main() -> None:
                 report["steps"].append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "configs"}), flush=True)
     fused_decode.PDL = None
+    for key_, value in defaults.items():
+        m, n = key_.split(".")
+        setattr(modules[m], n, value)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1))

@@ -20,6 +20,7 @@ import triton
 import triton.language as tl
 
 from xtts_server.engine.sampler import RowParams
+from xtts_server.model import fused_decode
 
 
 @triton.jit
@@ -36,48 +37,70 @@ def _choose_kernel(
     temperature_ptr, top_k_ptr, top_p_ptr, penalty_ptr, do_sample_ptr, seed_ptr, min_new_ptr,
     V, DIM, stride_logits, stride_seen, stride_latent, stride_hist_row, stride_hist_step,
     stop, max_new, last_pos,
-    BLOCK: tl.constexpr, BLOCK_DIM: tl.constexpr, ADVANCE: tl.constexpr,
+    BLOCK: tl.constexpr, BLOCK_DIM: tl.constexpr, ADVANCE: tl.constexpr, WAYS: tl.constexpr,
+    PASSES: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
+    """One program per row. PDL: the row's parameters and state (set before the step, or by the
+    previous step's program) are loaded while the head's kernel finishes; the logits after it.
+    Nothing is released early: the next step's kernels start after this one (see
+    `fused_decode.RELEASE_FIRST`)."""
     r = tl.program_id(0)
     i = tl.arange(0, BLOCK)
     valid = i < V
     neg_inf = float("-inf")
-    x = tl.load(logits_ptr + r * stride_logits + i, mask=valid, other=neg_inf).to(tl.float32)
     seen_row = seen_ptr + r * stride_seen
     seen = tl.load(seen_row + i, mask=valid, other=0) != 0
-    # Repetition penalty on seen codes, then the stop code barred before min_new codes.
     penalty = tl.load(penalty_ptr + r)
-    x = tl.where(seen, tl.where(x < 0, x * penalty, tl.math.div_rn(x, penalty)), x)
     k = tl.load(step_ptr + r)
-    x = tl.where((i == stop) & (k < tl.load(min_new_ptr + r)), neg_inf, x)
+    min_new = tl.load(min_new_ptr + r)
+    temperature = tl.load(temperature_ptr + r)
+    top_k = tl.load(top_k_ptr + r)
+    below = 1 - tl.load(top_p_ptr + r)
+    if PDL:
+        tl.extra.cuda.gdc_wait()  # the head's logits and latent are visible from here
+    x = tl.load(logits_ptr + r * stride_logits + i, mask=valid, other=neg_inf).to(tl.float32)
+    # Repetition penalty on seen codes, then the stop code barred before min_new codes.
+    x = tl.where(seen, tl.where(x < 0, x * penalty, tl.math.div_rn(x, penalty)), x)
+    x = tl.where((i == stop) & (k < min_new), neg_inf, x)
     greedy = tl.argmax(x, axis=0)  # the first of equal maxima, as torch
 
-    scaled = tl.math.div_rn(x, tl.load(temperature_ptr + r))  # padding stays -inf
-    # Selections by value, as binary searches over an order-preserving integer image of the values
-    # (a sort of 2048 lanes is several times slower in Triton's interpreter, which CI runs).
-    bits = scaled.to(tl.int32, bitcast=True).to(tl.int64)
-    key = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # float order (sign-magnitude to two's complement)
-    key = tl.where(valid, key, -(1 << 40))  # the padding below everything
-    lo0 = tl.min(tl.where(valid, key, 1 << 40), axis=0)
-    hi0 = tl.max(key, axis=0)
-    # top-k (0 = off): keep values >= the k-th largest, the largest T with #(key >= T) >= k.
-    top_k = tl.load(top_k_ptr + r)
+    scaled = tl.math.div_rn(x, temperature)  # padding stays -inf
+    # Selections by value, as searches over an order-preserving int32 image of the values (a sort
+    # of 2048 lanes is several times slower in Triton's interpreter, which CI runs). Each pass
+    # tests WAYS thresholds at once (one reduction of a [WAYS, BLOCK] tile) and keeps the part of
+    # the range between the last that passes and the first that fails: PASSES passes narrow a
+    # range of 2**32 keys to one. Every pass is a chain of dependent reductions, the sampler's
+    # cost at one row; its length is the search's, not the vocabulary's.
+    image = scaled.to(tl.int32, bitcast=True)
+    key = tl.where(image < 0, image ^ 0x7FFFFFFF, image)  # float order (sign-magnitude to two's complement)
+    key = tl.where(valid, key, -2147483648)  # the padding below everything
+    lo0 = tl.min(tl.where(valid, key, 2147483647), axis=0).to(tl.int64)
+    hi0 = tl.max(key, axis=0).to(tl.int64)
+    j = tl.arange(0, WAYS).to(tl.int64)
+    # top-k (0 = off): keep values >= the k-th largest, the largest T with #(key >= T) >= k
+    # (true at lo: thresholds pass, then fail, in order).
     lo, hi = lo0, hi0
-    for _ in range(33):  # the key range is < 2**33
-        mid = lo + (hi - lo + 1) // 2
-        ok = tl.sum((key >= mid).to(tl.int32), axis=0) >= top_k
-        lo, hi = tl.where(ok, mid, lo), tl.where(ok, hi, mid - 1)
+    for _ in range(PASSES):
+        width = (hi - lo + WAYS) // WAYS  # of each part, rounded up
+        at = lo + j * width  # [WAYS]; past hi: fails below (its int32 image may wrap)
+        count = tl.sum((key[None, :] >= at.to(tl.int32)[:, None]).to(tl.int32), axis=1)
+        passed = tl.maximum(tl.sum(((at <= hi) & (count >= top_k)).to(tl.int64), axis=0), 1)  # (k > V: 0)
+        hi = tl.minimum(hi, lo + passed * width - 1)
+        lo = lo + (passed - 1) * width
     kth = tl.where(top_k > 0, lo, lo0)
     # top-p: HF drops the ascending prefix whose cumulative probability is <= 1 - top_p, the
-    # largest never: what is left is every value >= S, the smallest with P(key <= S) > 1 - top_p.
+    # largest never: what is left is every value >= S, the smallest with P(key <= S) > 1 - top_p
+    # (hi0 if none: then only the largest is kept).
     e = tl.where(key >= kth, tl.exp(scaled - tl.max(scaled, axis=0)), 0.0)
     probs = tl.math.div_rn(e, tl.sum(e, axis=0))
-    below = 1 - tl.load(top_p_ptr + r)
     lo, hi = lo0, hi0
-    for _ in range(33):
-        mid = lo + (hi - lo) // 2
-        ok = tl.sum(tl.where(key <= mid, probs, 0.0), axis=0) > below
-        lo, hi = tl.where(ok, lo, mid + 1), tl.where(ok, mid, hi)
+    for _ in range(PASSES):
+        width = (hi - lo + WAYS) // WAYS
+        at = tl.minimum(lo + (j + 1) * width - 1, hi)  # each part's last key
+        mass = tl.sum(tl.where(key[None, :] <= at.to(tl.int32)[:, None], probs[None, :], 0.0), axis=1)
+        failed = tl.sum((mass <= below).to(tl.int64), axis=0)  # the parts below S
+        hi = tl.minimum(hi, lo + (failed + 1) * width - 1)
+        lo = tl.minimum(lo + failed * width, hi)
     kept = tl.where((key >= kth) & (key >= lo), scaled, neg_inf)
 
     # The draw: argmax of p / E, E ~ Exp(1) hashed from (seed, step, code) as `exponential_noise`.
@@ -97,8 +120,14 @@ def _choose_kernel(
         tl.store(pos_ptr + r, tl.minimum(tl.load(pos_ptr + r) + 1, last_pos))
         d = tl.arange(0, BLOCK_DIM)
         latent = tl.load(latent_ptr + r * stride_latent + d, mask=d < DIM)
-        at = hist_ptr + r * stride_hist_row + tl.minimum(k, max_new) * stride_hist_step
-        tl.store(at + d, latent, mask=d < DIM)
+        dst = hist_ptr + r * stride_hist_row + tl.minimum(k, max_new) * stride_hist_step
+        tl.store(dst + d, latent, mask=d < DIM)
+
+
+# (thresholds a search pass tests, warps): measured on the GPU (bench/pdl_step.py).
+SEARCH = (16, 4)
+# Programmatic dependent launch: None = as the decode step's kernels (`fused_decode._pdl`).
+PDL: bool | None = None
 
 
 def _launch(
@@ -109,8 +138,13 @@ def _launch(
     stop: int,
     codes: torch.Tensor,
     advance: tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int] | None,
+    pdl: bool = False,
 ) -> None:
+    """pdl: launched with programmatic dependent launch, reading the rows' parameters and state
+    before the previous kernel ends: only where that kernel writes none of them."""
     b, vocab = logits.shape
+    ways, warps = SEARCH
+    assert ways >= 2 and ways & (ways - 1) == 0
     assert logits.stride(1) == 1 and seen.stride(1) == 1 and seen.dtype == torch.bool
     seen8 = seen.view(torch.uint8)  # same bytes; stored as 1 for True
     p = params
@@ -127,7 +161,8 @@ def _launch(
         p.min_new,
         vocab, dim, logits.stride(0), seen8.stride(0), *strides, stop, max_new, last_pos,
         BLOCK=triton.next_power_of_2(vocab), BLOCK_DIM=triton.next_power_of_2(dim),
-        ADVANCE=advance is not None, num_warps=4,
+        ADVANCE=advance is not None, WAYS=ways, PASSES=-(-32 // (ways.bit_length() - 1)), PDL=pdl,
+        num_warps=warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
 
 
@@ -158,5 +193,8 @@ def choose_and_advance(
     """A decode step's end for rows [0, B): choose each row's code from logits [B, V] (at step
     `step`), then, as the runner's unfused step does: codes[r] = code, seen[r, code] = True,
     hist[r, min(step, max_new)] = latent[r], step += 1 (at most max_new), pos += 1 (at most
-    last_pos). seen, step, pos, codes: the rows' [B, ...] views of the runner's state."""
-    _launch(logits, seen, step, params, stop_token, codes, (pos, latent, hist, max_new, last_pos))
+    last_pos). seen, step, pos, codes: the rows' [B, ...] views of the runner's state. The kernel
+    before it (the head) must write none of the rows' state or parameters: with PDL they are read
+    while it runs."""
+    pdl = fused_decode._pdl(logits.device) if PDL is None else PDL
+    _launch(logits, seen, step, params, stop_token, codes, (pos, latent, hist, max_new, last_pos), pdl)
