@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from workload import CHUNK, LANGUAGE, SAMPLE_RATE, STUDIO_VOICE, TEXT, TOKENS
+from workload import CHUNK, LANGUAGE, SAMPLE_RATE, STUDIO_VOICE, TEXT, TOKENS, apply_settings
 
 
 def pct(values: list[float], q: float) -> float:
@@ -143,7 +143,10 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                        help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
     args = parser.parse_args()
+    settings = apply_settings(args.set)
     from xtts_server import XTTS
     from xtts_server.engine import Engine, EngineConfig
     from xtts_server.random_model import make_test_model
@@ -169,6 +172,7 @@ def main() -> None:
         "tokens": TOKENS,
         "chunk": CHUNK,
         "weights": "random, full size (make-test-model --size full --seed 0)",
+        "settings": settings,
         "graphs": len(engine.runner.graphs.graphs) if engine.runner.graphs else 0,
         "capture_s": capture_s,
         "model_gb": base / 1e9,

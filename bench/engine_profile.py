@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from engine_bench import run_batch
-from workload import STUDIO_VOICE, full_model_on_gpu
+from workload import STUDIO_VOICE, apply_settings, full_model_on_gpu
 
 
 def wrap_timers(targets: list[tuple[Any, str]], totals: dict[str, list[float]]) -> None:
@@ -99,7 +99,10 @@ def main() -> None:
     parser.add_argument("--no-vocoder-stream", action="store_true", help="vocoder on the decode stream")
     parser.add_argument("--fused-prefill", type=int, default=0, help="EngineConfig.fused_prefill")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                        help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
     args = parser.parse_args()
+    settings = apply_settings(args.set)
     from torch.profiler import ProfilerActivity, profile
 
     from xtts_server.engine import Engine, EngineConfig
@@ -120,7 +123,7 @@ def main() -> None:
     for i in range(3):
         run_batch(engine, tts, voice, 1, seed=i)  # warm-up (allocator, pinned host blocks)
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
-    report.update(dtype=args.dtype, slots=args.slots, weights="random, full size")
+    report.update(dtype=args.dtype, slots=args.slots, weights="random, full size", settings=settings)
     report["vocoder_stream"] = engine.runner.voc_stream is not None
     report["fused_prefill"] = engine.runner.config.fused_prefill
 

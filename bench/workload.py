@@ -87,3 +87,29 @@ def full_model_on_gpu(model_dir: Path, dtype: str) -> Any:
     if not (model_dir / "model.pth").is_file():
         make_test_model(model_dir, "full", seed=0)
     return XTTS.load(model_dir, device="cuda", dtype=getattr(torch, dtype))
+
+
+# Modules whose settings `--set` may change, by short name.
+SETTABLE = {
+    "fused_decode": "xtts_server.model.fused_decode",
+    "fused_sampler": "xtts_server.engine.fused_sampler",
+}
+
+
+def apply_settings(pairs: list[str]) -> dict[str, str]:
+    """Benchmarks' `--set module.NAME=value` (value a Python literal), e.g.
+    `--set fused_decode.ATTEND_CONFIG=(256,4)`: kernel settings tried against the defaults in one
+    lease. Applied before the engine starts (its graphs capture them). -> what was set."""
+    import ast
+    import importlib
+
+    applied = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        module, _, attr = name.partition(".")
+        target = importlib.import_module(SETTABLE[module])
+        if not hasattr(target, attr):
+            raise SystemExit(f"--set: {SETTABLE[module]} has no {attr}")
+        setattr(target, attr, ast.literal_eval(value))
+        applied[name] = value
+    return applied
