@@ -435,11 +435,12 @@ class Runner:
             (cond_latents, host_cond, self.adm_cond),
             (speakers, host_spk, self.adm_spk),
         ):
+            # (one voice, the usual admission at low load: no concatenation, one copy fewer)
             if all(v.device.type == "cpu" for v in voices):
-                host[:n].copy_(torch.cat(list(voices)))  # (to the model's or the vocoder's dtype)
+                host[:n].copy_(voices[0] if n == 1 else torch.cat(list(voices)))  # (to the buffer's dtype)
                 dev[:n].copy_(host[:n], non_blocking=pinned)
             else:
-                dev[:n].copy_(torch.cat([v.to(self.device) for v in voices]))
+                dev[:n].copy_(voices[0] if n == 1 else torch.cat([v.to(self.device) for v in voices]))
         if pinned:
             self._adm_sent[k] = torch.cuda.Event()
             self._adm_sent[k].record()  # type: ignore[union-attr]
