@@ -125,7 +125,7 @@ def _choose_kernel(
 
 
 # (thresholds a search pass tests, warps): measured on the GPU (bench/pdl_step.py).
-SEARCH = (16, 4)
+SEARCH = (4, 4)
 # Programmatic dependent launch: None = as the decode step's kernels (`fused_decode._pdl`).
 PDL: bool | None = None
 
