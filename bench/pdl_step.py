@@ -43,15 +43,15 @@ def _with(
 # Module settings a variant may change (restored after it): (module, name) -> value.
 SETTINGS = {
     ("fused_decode", "ATTEND_CONFIG"),
-    ("fused_decode", "RELEASE_FIRST"),
     ("fused_sampler", "SEARCH"),
     ("fused_sampler", "PDL"),
 }
 
 
 def settings_variants(pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, Any], dict[str, Any]]]:
-    """Session 10's: the attention's chunk, releasing the next kernel at the start, the sampler's
-    search width and PDL. Each around the module's defaults (`pdl_configs`, run first)."""
+    """Session 10's: the attention's chunk, the sampler's search width and PDL (the variants that
+    released the next kernel at a program's start ran at 9f5da2e). Each around the module's
+    defaults (`pdl_configs`, run first)."""
     d, smp = "fused_decode.", "fused_sampler."
     return {
         "sampler_binary_no_pdl": (True, pdl, {smp + "SEARCH": (2, 4), smp + "PDL": False}),
@@ -63,8 +63,6 @@ def settings_variants(pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, An
         "attend_128x4": (True, pdl, {d + "ATTEND_CONFIG": (128, 4)}),
         "attend_256x4": (True, pdl, {d + "ATTEND_CONFIG": (256, 4)}),
         "attend_256x8": (True, pdl, {d + "ATTEND_CONFIG": (256, 8)}),
-        "release_first": (True, pdl, {d + "RELEASE_FIRST": True}),
-        "release_first_attend_256x4": (True, pdl, {d + "RELEASE_FIRST": True, d + "ATTEND_CONFIG": (256, 4)}),
         "attend_64x4": (True, pdl, {d + "ATTEND_CONFIG": (64, 4)}),
     }
 

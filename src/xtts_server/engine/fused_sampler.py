@@ -42,8 +42,7 @@ def _choose_kernel(
 ):  # fmt: skip
     """One program per row. PDL: the row's parameters and state (set before the step, or by the
     previous step's program) are loaded while the head's kernel finishes; the logits after it.
-    Nothing is released early: the next step's kernels start after this one (see
-    `fused_decode.RELEASE_FIRST`)."""
+    It releases nothing early: the next step's kernels start after it ends."""
     r = tl.program_id(0)
     i = tl.arange(0, BLOCK)
     valid = i < V

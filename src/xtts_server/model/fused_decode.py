@@ -51,7 +51,7 @@ def _linear_kernel(
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, EARLY_RES: tl.constexpr,
-    EMBED: tl.constexpr, RELEASE_FIRST: tl.constexpr,
+    EMBED: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
     LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
@@ -72,10 +72,8 @@ def _linear_kernel(
     is loaded before waiting for it to finish: the bias and, with PREFETCH (a program's whole K
     range is one BLOCK_K tile), the weight tile; with EARLY_RES the residual too (the caller
     guarantees it was written at least two launches back, see `decode_block`). The next kernel
-    is released once every program has passed its wait, so at most two kernels overlap; with
-    RELEASE_FIRST (see `RELEASE_FIRST`) it is released as each program starts."""
-    if PDL and RELEASE_FIRST:
-        tl.extra.cuda.gdc_launch_dependents()
+    is released once every program has passed its wait, so at most two kernels overlap
+    (releasing it at the start instead was slower: BENCHMARKS.md, session 10)."""
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     pid_k = tl.program_id(2)
@@ -105,8 +103,7 @@ def _linear_kernel(
         res = tl.load(res_ptr + rm[:, None] * stride_res + rn[None, :], mask=res_ok, other=0.0).to(tl.float32)
     if PDL:
         tl.extra.cuda.gdc_wait()  # the previous kernel's writes are visible from here
-        if not RELEASE_FIRST:
-            tl.extra.cuda.gdc_launch_dependents()
+        tl.extra.cuda.gdc_launch_dependents()
     if LN > 0:
         # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
         # dependent loads here would cost more than the GEMM at one row.
@@ -205,7 +202,6 @@ def _attend_kernel(
     qkv_ptr, kv_ptr, pos_ptr, out_ptr, part_ptr, count_ptr,
     C, H, stride_qkv, stride_kv_j, stride_kv_r, stride_kv_h, stride_kv_s, stride_out, scale,
     D: tl.constexpr, CHUNK: tl.constexpr, SPLITS: tl.constexpr, PDL: tl.constexpr,
-    RELEASE_FIRST: tl.constexpr,
 ):  # fmt: skip
     """Decode attention of (row b, head h) over positions [0, p], p the row's position, split in
     chunks of CHUNK positions, one program each (program j: chunk j, if the row has one): a
@@ -217,8 +213,6 @@ def _attend_kernel(
     finish (a counter per (row, head), reset by it) combines them in chunk order. The result
     depends on the row's own position only, never on the batch. With PDL the cached keys and
     values are loaded before waiting for the qkv kernel (see `_linear_kernel`)."""
-    if PDL and RELEASE_FIRST:
-        tl.extra.cuda.gdc_launch_dependents()
     b = tl.program_id(0)
     h = tl.program_id(1)
     j = tl.program_id(2)
@@ -236,8 +230,7 @@ def _attend_kernel(
         v = tl.load(values + s[:, None] * stride_kv_s + d[None, :], mask=cached, other=0.0)
         if PDL:
             tl.extra.cuda.gdc_wait()
-            if not RELEASE_FIRST:
-                tl.extra.cuda.gdc_launch_dependents()
+            tl.extra.cuda.gdc_launch_dependents()
         k = k.to(tl.float32)
         v = v.to(tl.float32)
         qkv = qkv_ptr + b * stride_qkv + h * D + d  # q, then k at +C, v at +2C (the [3, H, D] split)
@@ -306,12 +299,6 @@ _PDL_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int, int]] = {
 _DEFAULT_CONFIG = (32, 256, 4, 3, 2)
 # Programmatic dependent launch: None = on where supported (`_pdl`); benchmarks set True/False.
 PDL: bool | None = None
-# With PDL, release the next kernel as each program starts instead of after its wait: the next
-# kernel's weight loads then overlap this one's wait too, and several kernels can be in flight
-# (bounded by what fits on the multiprocessors). Residuals are then read after the wait (no
-# EARLY_RES): the kernel that wrote them may still run. The sampler, which releases nothing before
-# it ends, bounds the chain at each step.
-RELEASE_FIRST = False
 
 
 def _pdl(device: torch.device) -> bool:
@@ -391,8 +378,8 @@ def linear(
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
         IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
         K_ROW=triton.next_power_of_2(k), SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
-        EARLY_RES=pdl and residual_early and residual is not None and not RELEASE_FIRST,
-        EMBED=embed is not None, RELEASE_FIRST=RELEASE_FIRST, num_warps=warps, num_stages=stages,
+        EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
+        num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
@@ -429,7 +416,7 @@ def attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -
         qkv, kv, pos, out, part, counters,
         c, heads, qkv.stride(0), kv.stride(0), kv.stride(1), kv.stride(2), kv.stride(3), out.stride(0),
         1.0 / math.sqrt(d), D=d, CHUNK=chunk, SPLITS=triton.next_power_of_2(splits), PDL=pdl,
-        RELEASE_FIRST=RELEASE_FIRST, num_warps=warps, **({"launch_pdl": True} if pdl else {}),
+        num_warps=warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
 
