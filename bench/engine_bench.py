@@ -178,7 +178,7 @@ def main() -> None:
         "chunk": CHUNK,
         "weights": "random, full size (make-test-model --size full --seed 0)",
         "settings": settings,
-        "fused_prefill": engine.runner.config.fused_prefill,
+        "fused_prefill": config.fused_prefill,
         "graphs": len(engine.runner.graphs.graphs) if engine.runner.graphs else 0,
         "capture_s": capture_s,
         "model_gb": base / 1e9,

@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--no-vocoder-stream", action="store_true", help="vocoder on the decode stream")
-    parser.add_argument("--fused-prefill", type=int, help="EngineConfig.fused_prefill (default: its own)")
+    parser.add_argument("--fused-prefill", type=int, default=0, help="EngineConfig.fused_prefill")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip

@@ -58,13 +58,6 @@ def _request_error(e: Exception, doing: str) -> XTTSError:
     return XTTSError(f"internal error while {doing}")
 
 
-# Prompt positions up to which a prefill runs the fused kernels by default: a prompt alone (up
-# to the longest, 437 positions) or a few newcomers together. Larger bursts use the library's
-# GEMMs: each of the fused linear's 16-row tiles normalises its rows again and reads its weight
-# tile again, work that grows with the rows.
-DEFAULT_FUSED_PREFILL = 512
-
-
 @dataclass(frozen=True)
 class EngineConfig:
     slots: int = 64  # streams decoded together
@@ -85,10 +78,9 @@ class EngineConfig:
     # has this many steps to run; each step more means a stream that stopped is stepped once more
     # on stale state before it leaves (its row is freed a step later).
     lookahead: int = 2
-    # Prefills of at most this many prompt positions (newcomers x prompt bucket) run the fused
-    # step's kernels (needs the fused step; see RunnerConfig.fused_prefill); 0: none; None:
-    # DEFAULT_FUSED_PREFILL where the fused step runs.
-    fused_prefill: int | None = None
+    # Prefills of at most this many prompt positions run the fused step's kernels (needs the fused
+    # step); 0: none (see RunnerConfig.fused_prefill for why it is off by default).
+    fused_prefill: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,7 +185,7 @@ class Engine:
                 fused,
                 sampler,
                 c.vocoder_stream,
-                (DEFAULT_FUSED_PREFILL if c.fused_prefill is None else c.fused_prefill) if fused else 0,
+                c.fused_prefill if fused else 0,
             ),
             self.device,
         )

@@ -91,9 +91,9 @@ class RunnerConfig:
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
     # Prefills of at most this many prompt positions (batch x length bucket) run the fused step's
-    # linear kernels (`fused_decode.prefill`); 0: none. As with fused_batches, a prompt prefilled
-    # on this path and on the library's (a larger burst of newcomers) rounds differently in half
-    # precision: streams are bit-invariant among the fused sizes, not across the threshold.
+    # linear kernels (`fused_decode.prefill`); 0: none. Off by default: a prompt prefilled on this
+    # path and on the library's (a longer batch) rounds differently in half precision, so a stream
+    # would no longer decode the same codes alone and in any batch.
     fused_prefill: int = 0
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
