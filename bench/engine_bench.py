@@ -102,17 +102,26 @@ def run_batch(engine: Any, tts: Any, voice: Any, c: int, seed: int) -> dict[str,
 
 
 def step_times(engine: Any, attend: int) -> list[dict[str, float]]:
-    """Graph replay time of one decode step per batch bucket (state is garbage: timing only)."""
+    """Graph replay time of one decode step per batch bucket (state is garbage: timing only); also
+    with what the engine queues between two steps (the codes' copy to pinned host memory and an
+    event), which the GPU runs between the graphs."""
     runner = engine.runner
+    host = torch.zeros(engine.config.slots, dtype=torch.long, pin_memory=True)
     out = []
     for b in runner.config.decode_batches:
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        for _ in range(30):
-            runner.decode(b, attend)
-        torch.cuda.synchronize()
-        ms = (time.perf_counter() - t) / 30 * 1e3
-        out.append({"batch": b, "step_ms": ms, "tokens_per_s": b / ms * 1e3})
+        row = {"batch": b}
+        for name, copy in (("step_ms", False), ("step_ms_with_copy", True)):
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            for _ in range(30):
+                code = runner.decode(b, attend)
+                if copy:
+                    host[:b].copy_(code[:b], non_blocking=True)
+                    torch.cuda.Event().record()
+            torch.cuda.synchronize()
+            row[name] = (time.perf_counter() - t) / 30 * 1e3
+        row["tokens_per_s"] = b / row["step_ms"] * 1e3
+        out.append(row)
     runner.reset()
     return out
 
@@ -132,6 +141,14 @@ def vocoder_times(engine: Any) -> list[dict[str, float]]:
         torch.cuda.synchronize()
         ms = (time.perf_counter() - t) / 10 * 1e3
         out.append({"windows": b, "ms": ms, "audio_s_per_s": b * 128 * 256 / 24000 / ms * 1e3})
+    # A first window of the standard workload (20 latents: 87 frames, bucket 96), alone.
+    runner._voc_upload(runner.voc_layouts[(1, 96)], [], [])
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(10):
+        runner.voc_graphs.run(("vocoder", 1, 96))
+    torch.cuda.synchronize()
+    out.append({"windows": 1, "frames": 96, "ms": (time.perf_counter() - t) / 10 * 1e3})
     return out
 
 

@@ -93,6 +93,7 @@ def full_model_on_gpu(model_dir: Path, dtype: str) -> Any:
 SETTABLE = {
     "fused_decode": "xtts_server.model.fused_decode",
     "fused_sampler": "xtts_server.engine.fused_sampler",
+    "hifigan": "xtts_server.model.hifigan",
 }
 
 

@@ -479,20 +479,32 @@ class Runner:
         generator, which decodes each row as if cut at its own length (exact at the end)."""
         job = VocodeJob([None] * len(windows), [], None)
         if self.voc_stream is None:
-            self._vocode_launch(windows, job)
+            self._vocode_launch(windows, job, lambda: None)
             return job
-        self.voc_stream.wait_stream(torch.cuda.current_stream(self.device))  # the latents are written
-        with torch.cuda.stream(self.voc_stream):
-            self._vocode_launch(windows, job)
+        voc, decoding = self.voc_stream, torch.cuda.current_stream(self.device)
+        waited: list[bool] = []
+
+        def latents_written() -> None:  # the vocoder stream waits for the steps queued so far, once
+            if not waited:
+                voc.wait_stream(decoding)
+                waited.append(True)
+
+        with torch.cuda.stream(voc):
+            self._vocode_launch(windows, job, latents_written)
         return job
 
-    def _vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob) -> None:
+    def _vocode_launch(
+        self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob, latents_written: Callable[[], None]
+    ) -> None:
+        """(`latents_written` is called before the first read of the history or the speaker
+        embeddings: the index uploads go ahead of the wait for the decode step, off its path.)"""
         decoder = self.model.hifigan_decoder
         pinned = self.device.type == "cuda"
         padded = []
         for i, (plan, row) in enumerate(windows):
             f = _bucket(plan.frames, self.config.vocoder_frames)
             if f is None or not self.buckets or not self.voc_layouts[(1, f)].fits(plan):
+                latents_written()
                 wav = decoder.generate(self._window_frames(plan, row), self.spk[row : row + 1]).reshape(-1)
                 job.out[i] = plan.take(wav).float().cpu().numpy()
             else:
@@ -508,6 +520,7 @@ class Runner:
             plans = [windows[i][0] for i in group]
             layout = self.voc_layouts[(b, f)]
             self._voc_upload(layout, plans, [windows[i][1] for i in group])
+            latents_written()
             ends = any(p.at_end for p in plans)
             key = ("vocoder_end" if ends else "vocoder", b, f)
             wav = self._call(key, functools.partial(self._vocoder_fn, ends=ends))  # type: ignore[assignment]

@@ -31,6 +31,8 @@ LRELU_SLOPE = 0.1  # inside the generator
 POST_LRELU_SLOPE = 0.01  # the release's last activation uses leaky_relu's default slope, not 0.1
 CONV_PRE_KERNEL = 7
 CONV_POST_KERNEL = 7
+# Default of `HifiganGenerator.parallel` on CUDA devices (benchmarks set it False to compare).
+PARALLEL_BLOCKS = True
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,9 @@ class HifiganGenerator(nn.Module):
         # Residual blocks with fused epilogues (`ResBlock.forward`), channels-last only: None = on
         # CUDA devices when Triton is installed.
         self.fused: bool | None = None
+        # A stage's residual blocks on parallel CUDA streams (`_blocks_in_parallel`): None = on
+        # CUDA devices unless the module's PARALLEL_BLOCKS is False (benchmarks compare).
+        self.parallel: bool | None = None
         if args.cond_d_vector_in_each_upsampling_layer:
             self.conds = nn.ModuleList(
                 nn.Conv1d(args.d_vector_dim, channels // 2 ** (i + 1), 1) for i in range(len(self.ups))
@@ -239,6 +244,9 @@ class HifiganGenerator(nn.Module):
         if four_d:
             z = z[:, :, None].contiguous(memory_format=torch.channels_last)
         fused = four_d and (self.fused if self.fused is not None else z.is_cuda and _have_triton())
+        parallel = (
+            self.parallel if self.parallel is not None else PARALLEL_BLOCKS and z.is_cuda
+        ) and self.num_kernels > 1
         mask = masks[0] if masks else None
         o = _conv(self.conv_pre, _masked(z, mask)) + _expand(self.cond_layer(g), four_d)  # [B, 512, (1,) L]
         for i, up in enumerate(self.ups):
@@ -248,12 +256,56 @@ class HifiganGenerator(nn.Module):
                 o = o + _expand(self.conds[i](g), four_d)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             act = _masked(F.leaky_relu(o, LRELU_SLOPE), mask)  # every block's first input
-            mrf = blocks[0](o, mask, act, fused)
-            for block in blocks[1:]:
-                mrf += block(o, mask, act, fused)
+            if parallel:
+                outs = _blocks_in_parallel(blocks, o, mask, act, fused)
+            else:
+                outs = [block(o, mask, act, fused) for block in blocks]
+            mrf = outs[0]
+            for out in outs[1:]:
+                mrf += out  # in block order, as the release sums them
             o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
         o = _conv(self.conv_post, _masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, (1,) L * 256]
         return torch.tanh(o).reshape(o.shape[0], 1, -1)
+
+
+def _blocks_in_parallel(
+    blocks: nn.ModuleList, o: torch.Tensor, mask: torch.Tensor | None, act: torch.Tensor, fused: bool
+) -> list[torch.Tensor]:
+    """Each residual block of a stage on o (and act = its first activation), block 0 on the current
+    CUDA stream and the others on side streams of the same priority, joined before returning.
+
+    Why: the blocks are independent (their outputs are only summed), and for one short window each
+    of their ~12 kernels fills a fraction of the GPU, so a window is a chain of latency-bound
+    kernels; three chains side by side take about the time of one. Inside graph capture the side
+    streams fork from and join the capturing stream, so the graph holds three parallel branches.
+    Same kernels on the same inputs: the same values.
+
+    Memory: the side streams' outputs are read on the current stream after the join and freed
+    there; each later use of a side stream first waits for the current stream, so no block is
+    reused while it is still being read."""
+    main = torch.cuda.current_stream(o.device)
+    side = _side_streams(o.device, main.priority, len(blocks) - 1)
+    outs: list[torch.Tensor] = []
+    for s in side:
+        s.wait_stream(main)
+    for block, s in zip(blocks[1:], side, strict=True):
+        with torch.cuda.stream(s):
+            outs.append(block(o, mask, act, fused))
+    first = blocks[0](o, mask, act, fused)
+    for s in side:
+        main.wait_stream(s)
+    return [first, *outs]
+
+
+_SIDE_STREAMS: dict[tuple[torch.device, int], list[torch.cuda.Stream]] = {}
+
+
+def _side_streams(device: torch.device, priority: int, n: int) -> list[torch.cuda.Stream]:
+    """n CUDA streams of the given priority on device, made once (a graph keeps their handles)."""
+    streams = _SIDE_STREAMS.setdefault((device, priority), [])
+    while len(streams) < n:
+        streams.append(torch.cuda.Stream(device, priority=priority))
+    return streams[:n]
 
 
 def _expand(c: torch.Tensor, four_d: bool) -> torch.Tensor:
