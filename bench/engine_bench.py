@@ -126,6 +126,26 @@ def step_times(engine: Any, attend: int) -> list[dict[str, float]]:
     return out
 
 
+def prefill_times(engine: Any, prompt: int) -> list[dict[str, float]]:
+    """Graph replay time of one admission (prefill) of 1, 4 and 16 prompts of `prompt` positions
+    (its length bucket), whichever of them are captured (state is garbage: timing only)."""
+    runner = engine.runner
+    p = next(x for x in runner.config.prompt_buckets if x >= prompt)
+    out = []
+    for b in (1, 4, 16):
+        if runner.graphs is None or ("prefill", b, p) not in runner.graphs.graphs:
+            continue
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(20):
+            runner.graphs.run(("prefill", b, p))
+        torch.cuda.synchronize()
+        fused = b * p <= runner.config.fused_prefill
+        out.append({"prompts": b, "positions": p, "fused": fused, "ms": (time.perf_counter() - t) / 20 * 1e3})
+    runner.reset()
+    return out
+
+
 def vocoder_times(engine: Any) -> list[dict[str, float]]:
     """Graph replay time of one batch of vocoder windows (128 frames = about 1.4 s of audio each)."""
     runner = engine.runner
@@ -207,7 +227,11 @@ def main() -> None:
     print(json.dumps(report["step_times_attend_256"]), flush=True)
     report["vocoder_times_128_frames"] = vocoder_times(engine)
     print(json.dumps(report["vocoder_times_128_frames"]), flush=True)
-    run_batch(engine, tts, voice, 1, seed=0)  # warm-up
+    run_batch(engine, tts, voice, 1, seed=0)  # warm-up (and real admission inputs for prefill_times)
+    report["prefill_times"] = prefill_times(
+        engine, tts.model.gpt.args.cond_latents + len(tts.tokenize(TEXT, LANGUAGE)) + 3
+    )
+    print(json.dumps(report["prefill_times"]), flush=True)
     singles = [run_batch(engine, tts, voice, 1, seed=i) for i in range(args.runs)]
     report["c1"] = {
         key: statistics.median(r[key] for r in singles)

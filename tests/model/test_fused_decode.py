@@ -105,6 +105,28 @@ def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) ->
     assert not fused_decode._TILE_COUNTERS[x.device].any()  # counters left at zero
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("m", [3, 70])  # 70: two tiles of 64 rows
+def test_linear_in_tall_row_tiles(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, m: int) -> None:
+    # The prefill's tiles: 64 rows, the LayerNorm's statistics in a loop over K chunks (K = 200:
+    # a masked last chunk), with and without a split of K.
+    k, n = 200, 72
+    linear, norm = _layers(k, n, dtype)
+    x = (torch.randn(m, k, device=DEVICE) * 3 + 1).to(dtype)
+    res = torch.randn(m, n, device=DEVICE).to(dtype)
+    with torch.inference_mode():
+        for split in (1, 3):
+            monkeypatch.setitem(fused_decode._PREFILL_CONFIGS, (n, k), (32, 64, 4, 2, split))
+            want = F.gelu(linear(norm(x)), approximate="tanh")
+            _close(fused_decode.linear(x, linear, norm=norm, gelu=True, rows=64), want, dtype)
+            _close(fused_decode.linear(x, linear, residual=res, rows=64), res + linear(x), dtype)
+            tall = fused_decode.linear(x, linear, norm=norm, rows=64)
+            _close(tall, linear(norm(x)), dtype)
+            alone = fused_decode.linear(x[1:2], linear, norm=norm, rows=64)
+            assert torch.equal(alone[0], tall[1])  # batch invariance
+    assert not fused_decode._TILE_COUNTERS.get(x.device, torch.zeros(1)).any()  # counters left at zero
+
+
 def test_rows_do_not_depend_on_the_batch() -> None:
     # Batch invariance: a row alone and the same row among others give the same bits.
     linear, norm = _layers(96, 160, torch.float16)

@@ -31,8 +31,10 @@ LRELU_SLOPE = 0.1  # inside the generator
 POST_LRELU_SLOPE = 0.01  # the release's last activation uses leaky_relu's default slope, not 0.1
 CONV_PRE_KERNEL = 7
 CONV_POST_KERNEL = 7
-# Default of `HifiganGenerator.parallel` on CUDA devices (benchmarks set it False to compare).
-PARALLEL_BLOCKS = True
+# Default of `HifiganGenerator.parallel` on CUDA devices. Off until it has been timed and the GPU
+# suite has run on it (no GPU could be started when it was written); benchmarks turn it on with
+# `--set hifigan.PARALLEL_BLOCKS=True`.
+PARALLEL_BLOCKS = False
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ class HifiganGenerator(nn.Module):
         # CUDA devices when Triton is installed.
         self.fused: bool | None = None
         # A stage's residual blocks on parallel CUDA streams (`_blocks_in_parallel`): None = on
-        # CUDA devices unless the module's PARALLEL_BLOCKS is False (benchmarks compare).
+        # CUDA devices when the module's PARALLEL_BLOCKS is set.
         self.parallel: bool | None = None
         if args.cond_d_vector_in_each_upsampling_layer:
             self.conds = nn.ModuleList(
