@@ -35,6 +35,9 @@ CONV_POST_KERNEL = 7
 # suite has run on it (no GPU could be started when it was written); benchmarks turn it on with
 # `--set hifigan.PARALLEL_BLOCKS=True`.
 PARALLEL_BLOCKS = False
+# ... for batches of at most this many windows: a larger batch fills the GPU with each kernel
+# already, and three blocks' activations alive at once would grow the graphs' memory.
+PARALLEL_MAX_BATCH = 4
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,7 @@ class HifiganGenerator(nn.Module):
         # CUDA devices when Triton is installed.
         self.fused: bool | None = None
         # A stage's residual blocks on parallel CUDA streams (`_blocks_in_parallel`): None = on
-        # CUDA devices when the module's PARALLEL_BLOCKS is set.
+        # CUDA devices when the module's PARALLEL_BLOCKS is set, for up to PARALLEL_MAX_BATCH rows.
         self.parallel: bool | None = None
         if args.cond_d_vector_in_each_upsampling_layer:
             self.conds = nn.ModuleList(
@@ -247,7 +250,9 @@ class HifiganGenerator(nn.Module):
             z = z[:, :, None].contiguous(memory_format=torch.channels_last)
         fused = four_d and (self.fused if self.fused is not None else z.is_cuda and _have_triton())
         parallel = (
-            self.parallel if self.parallel is not None else PARALLEL_BLOCKS and z.is_cuda
+            self.parallel
+            if self.parallel is not None
+            else PARALLEL_BLOCKS and z.is_cuda and z.shape[0] <= PARALLEL_MAX_BATCH
         ) and self.num_kernels > 1
         mask = masks[0] if masks else None
         o = _conv(self.conv_pre, _masked(z, mask)) + _expand(self.cond_layer(g), four_d)  # [B, 512, (1,) L]
