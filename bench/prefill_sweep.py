@@ -45,7 +45,6 @@ def main() -> None:
     tts = full_model_on_gpu(args.model_dir, args.dtype)
     gpt = tts.model.gpt
     own = dict(fused_decode._PREFILL_CONFIGS)
-    report: dict[str, object] = {"device": torch.cuda.get_device_name(), "dtype": args.dtype, "rows": []}
     rows: list[dict[str, object]] = []
     for shape in args.shapes.split(","):
         b, p = (int(v) for v in shape.split("x"))
@@ -67,8 +66,8 @@ def main() -> None:
         fused_decode._PREFILL_CONFIGS.update(own)
         print(json.dumps(row), flush=True)
         rows.append(row)
-    report["rows"] = rows
     if args.out:
+        report = {"device": torch.cuda.get_device_name(), "dtype": args.dtype, "rows": rows}
         args.out.write_text(json.dumps(report, indent=1))
 
 

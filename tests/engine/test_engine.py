@@ -221,3 +221,34 @@ def test_a_failing_vocoder_batch_fails_its_streams_once_and_the_engine_goes_on(
     audio, codes = run_all(engine, tiny_tts, [dict(text=TEXTS[1], max_new_tokens=20, min_new_tokens=20)])[0]
     assert len(codes) == 20 and audio.size > 0
     assert q.empty() and engine.dead is None
+
+
+def test_vocoder_uploads_go_ahead_of_the_wait_for_the_latents(
+    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The vocoder stream waits for the decode steps once, after a batch's index upload and before
+    # the first read of the latents (the batch's generator run); later batches do not wait again.
+    from xtts_server.engine.runner import VocodeJob
+    from xtts_server.inference.vocoder_stream import StreamingVocoder
+
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, buckets=True))  # not started
+    runner = eng.runner
+    decoder = tiny_tts.model.hifigan_decoder
+    # First windows of two streams, in different length buckets (96 and 192 frames).
+    short = StreamingVocoder(decoder, torch.zeros(1, 512, 1)).plan_window(20, at_end=False)
+    long = StreamingVocoder(decoder, torch.zeros(1, 512, 1)).plan_window(40, at_end=False)
+    assert short is not None and long is not None
+    events: list[str] = []
+    for name in ("_voc_upload", "_call"):
+        real = getattr(runner, name)
+        monkeypatch.setattr(
+            runner, name, lambda *a, _real=real, _name=name, **kw: (events.append(_name), _real(*a, **kw))[1]
+        )
+
+    class Stream:  # the current stream, as far as the wait goes
+        def wait_stream(self, other: Any) -> None:
+            events.append(f"wait for {other}")
+
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: Stream())
+    runner._vocode_launch([(short, 0), (long, 0)], VocodeJob([None, None], [], None), "decode")  # type: ignore[arg-type]
+    assert events == ["_voc_upload", "wait for decode", "_call", "_voc_upload", "_call"]

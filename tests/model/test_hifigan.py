@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -230,3 +231,18 @@ def test_channels_last_path_equals_the_1d_path(masked: bool) -> None:
         want = decoder.generate(z, g, lengths)
         gen.channels_last = True
         torch.testing.assert_close(decoder.generate(z, g, lengths), want, rtol=1e-5, atol=1e-5)
+
+
+def test_parallel_blocks_are_chosen_for_small_batches_on_cuda(
+    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xtts_server.model import hifigan
+
+    gen = tiny_tts.model.hifigan_decoder.waveform_decoder
+    assert not gen.parallel_blocks(1, cuda=True)  # off by default
+    monkeypatch.setattr(hifigan, "PARALLEL_BLOCKS", True)
+    assert gen.parallel_blocks(1, cuda=True) and gen.parallel_blocks(hifigan.PARALLEL_MAX_BATCH, cuda=True)
+    assert not gen.parallel_blocks(hifigan.PARALLEL_MAX_BATCH + 1, cuda=True)  # a batch fills the GPU
+    assert not gen.parallel_blocks(1, cuda=False)  # streams exist on CUDA only
+    monkeypatch.setattr(gen, "parallel", False)
+    assert not gen.parallel_blocks(1, cuda=True)  # an explicit setting wins

@@ -479,25 +479,27 @@ class Runner:
         generator, which decodes each row as if cut at its own length (exact at the end)."""
         job = VocodeJob([None] * len(windows), [], None)
         if self.voc_stream is None:
-            self._vocode_launch(windows, job, lambda: None)
+            self._vocode_launch(windows, job, None)
             return job
-        voc, decoding = self.voc_stream, torch.cuda.current_stream(self.device)
-        waited: list[bool] = []
-
-        def latents_written() -> None:  # the vocoder stream waits for the steps queued so far, once
-            if not waited:
-                voc.wait_stream(decoding)
-                waited.append(True)
-
-        with torch.cuda.stream(voc):
-            self._vocode_launch(windows, job, latents_written)
+        decoding = torch.cuda.current_stream(self.device)
+        with torch.cuda.stream(self.voc_stream):
+            self._vocode_launch(windows, job, decoding)
         return job
 
     def _vocode_launch(
-        self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob, latents_written: Callable[[], None]
+        self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob, writer: torch.cuda.Stream | None
     ) -> None:
-        """(`latents_written` is called before the first read of the history or the speaker
-        embeddings: the index uploads go ahead of the wait for the decode step, off its path.)"""
+        """writer: the stream whose queued steps write the latents (None: this one). The current
+        stream waits for it once, before the first read of the history or the speaker embeddings:
+        the index uploads go ahead of that wait, off the decode step's path."""
+        waiting = writer
+
+        def latents_written() -> None:
+            nonlocal waiting
+            if waiting is not None:
+                torch.cuda.current_stream(self.device).wait_stream(waiting)
+                waiting = None
+
         decoder = self.model.hifigan_decoder
         pinned = self.device.type == "cuda"
         padded = []

@@ -249,11 +249,7 @@ class HifiganGenerator(nn.Module):
         if four_d:
             z = z[:, :, None].contiguous(memory_format=torch.channels_last)
         fused = four_d and (self.fused if self.fused is not None else z.is_cuda and _have_triton())
-        parallel = (
-            self.parallel
-            if self.parallel is not None
-            else PARALLEL_BLOCKS and z.is_cuda and z.shape[0] <= PARALLEL_MAX_BATCH
-        ) and self.num_kernels > 1
+        parallel = self.parallel_blocks(z.shape[0], z.is_cuda)
         mask = masks[0] if masks else None
         o = _conv(self.conv_pre, _masked(z, mask)) + _expand(self.cond_layer(g), four_d)  # [B, 512, (1,) L]
         for i, up in enumerate(self.ups):
@@ -263,16 +259,26 @@ class HifiganGenerator(nn.Module):
                 o = o + _expand(self.conds[i](g), four_d)
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
             act = _masked(F.leaky_relu(o, LRELU_SLOPE), mask)  # every block's first input
-            if parallel:
-                outs = _blocks_in_parallel(blocks, o, mask, act, fused)
-            else:
-                outs = [block(o, mask, act, fused) for block in blocks]
-            mrf = outs[0]
-            for out in outs[1:]:
+            outs = (
+                iter(_blocks_in_parallel(blocks, o, mask, act, fused))
+                if parallel
+                else (block(o, mask, act, fused) for block in blocks)  # (one output alive at a time)
+            )
+            mrf = next(outs)
+            for out in outs:
                 mrf += out  # in block order, as the release sums them
             o = mrf / self.num_kernels  # divide (not x 1/3) for the same rounding as the release
         o = _conv(self.conv_post, _masked(F.leaky_relu(o, POST_LRELU_SLOPE), mask))  # [B, 1, (1,) L * 256]
         return torch.tanh(o).reshape(o.shape[0], 1, -1)
+
+    def parallel_blocks(self, batch: int, cuda: bool) -> bool:
+        """Whether a run on `batch` windows puts each stage's residual blocks on parallel CUDA
+        streams: `parallel` when set, else on CUDA when PARALLEL_BLOCKS is, up to PARALLEL_MAX_BATCH."""
+        if self.num_kernels < 2:
+            return False
+        if self.parallel is not None:
+            return self.parallel
+        return PARALLEL_BLOCKS and cuda and batch <= PARALLEL_MAX_BATCH
 
 
 def _blocks_in_parallel(
