@@ -3,7 +3,7 @@
 # ours and the reference side by side. Run from the repository root on the GPU machine with .whl
 # and .whl-ref carried; results land in $OUT (engine.json, reference.json, http.json, and a log).
 #
-#   bash bench/device/full_set.sh [engine_bench options, e.g. --set hifigan.PARALLEL_BLOCKS=True]
+#   bash bench/device/full_set.sh [engine_bench options, e.g. --set hifigan.PARALLEL_BLOCKS=False]
 #
 # The engine at 256 slots for c = 1, 16, 64, 256; the reference (coqui-tts) at c = 1 on the same
 # GPU and the same random full-size checkpoint; the HTTP server's first byte at c = 1 and 16.

@@ -239,10 +239,10 @@ def test_parallel_blocks_are_chosen_for_small_batches_on_cuda(
     from xtts_server.model import hifigan
 
     gen = tiny_tts.model.hifigan_decoder.waveform_decoder
-    assert not gen.parallel_blocks(1, cuda=True)  # off by default
-    monkeypatch.setattr(hifigan, "PARALLEL_BLOCKS", True)
     assert gen.parallel_blocks(1, cuda=True) and gen.parallel_blocks(hifigan.PARALLEL_MAX_BATCH, cuda=True)
     assert not gen.parallel_blocks(hifigan.PARALLEL_MAX_BATCH + 1, cuda=True)  # a batch fills the GPU
     assert not gen.parallel_blocks(1, cuda=False)  # streams exist on CUDA only
-    monkeypatch.setattr(gen, "parallel", False)
-    assert not gen.parallel_blocks(1, cuda=True)  # an explicit setting wins
+    monkeypatch.setattr(hifigan, "PARALLEL_BLOCKS", False)
+    assert not gen.parallel_blocks(1, cuda=True)  # the module's switch
+    monkeypatch.setattr(gen, "parallel", True)
+    assert gen.parallel_blocks(1, cuda=True)  # an explicit setting wins
