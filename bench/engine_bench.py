@@ -12,7 +12,6 @@ step (graph replay) per batch bucket, and reports GPU memory.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import threading
@@ -140,8 +139,7 @@ def prefill_times(engine: Any, prompt: int) -> list[dict[str, float]]:
         for _ in range(20):
             runner.graphs.run(("prefill", b, p))
         torch.cuda.synchronize()
-        fused = b * p <= runner.config.fused_prefill
-        out.append({"prompts": b, "positions": p, "fused": fused, "ms": (time.perf_counter() - t) / 20 * 1e3})
+        out.append({"prompts": b, "positions": p, "ms": (time.perf_counter() - t) / 20 * 1e3})
     runner.reset()
     return out
 
@@ -180,7 +178,6 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
-    parser.add_argument("--fused-prefill", type=int, help="EngineConfig.fused_prefill (default: its own)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
@@ -197,10 +194,7 @@ def main() -> None:
         tts.model.hifigan_decoder.to(getattr(torch, args.vocoder_dtype))
     voice = tts.studio_voice(STUDIO_VOICE)
     base = torch.cuda.memory_allocated()
-    config = EngineConfig(slots=args.slots)
-    if args.fused_prefill is not None:
-        config = dataclasses.replace(config, fused_prefill=args.fused_prefill)
-    engine = Engine(tts.model, torch.device("cuda"), config)
+    engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=args.slots))
     t = time.perf_counter()
     engine.start()
     capture_s = time.perf_counter() - t
@@ -215,7 +209,6 @@ def main() -> None:
         "chunk": CHUNK,
         "weights": "random, full size (make-test-model --size full --seed 0)",
         "settings": settings,
-        "fused_prefill": config.fused_prefill,
         "graphs": len(engine.runner.graphs.graphs) if engine.runner.graphs else 0,
         "capture_s": capture_s,
         "model_gb": base / 1e9,

@@ -97,7 +97,6 @@ def main() -> None:
     parser.add_argument("--dtype", default="float16")
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--no-vocoder-stream", action="store_true", help="vocoder on the decode stream")
-    parser.add_argument("--fused-prefill", type=int, default=0, help="EngineConfig.fused_prefill")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
@@ -115,9 +114,7 @@ def main() -> None:
     engine = Engine(
         tts.model,
         torch.device("cuda"),
-        EngineConfig(
-            slots=args.slots, vocoder_stream=not args.no_vocoder_stream, fused_prefill=args.fused_prefill
-        ),
+        EngineConfig(slots=args.slots, vocoder_stream=not args.no_vocoder_stream),
     )
     engine.start()
     for i in range(3):
@@ -125,7 +122,6 @@ def main() -> None:
     report: dict[str, Any] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
     report.update(dtype=args.dtype, slots=args.slots, weights="random, full size", settings=settings)
     report["vocoder_stream"] = engine.runner.voc_stream is not None
-    report["fused_prefill"] = engine.runner.config.fused_prefill
 
     # 1. Host time per call, over 5 requests (ms per request).
     totals: dict[str, list[float]] = collections.defaultdict(list)

@@ -105,28 +105,6 @@ def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) ->
     assert not fused_decode._TILE_COUNTERS[x.device].any()  # counters left at zero
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("m", [3, 70])  # 70: two tiles of 64 rows
-def test_linear_in_tall_row_tiles(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, m: int) -> None:
-    # The prefill's tiles: 64 rows, the LayerNorm's statistics in a loop over K chunks (K = 200:
-    # a masked last chunk), with and without a split of K.
-    k, n = 200, 72
-    linear, norm = _layers(k, n, dtype)
-    x = (torch.randn(m, k, device=DEVICE) * 3 + 1).to(dtype)
-    res = torch.randn(m, n, device=DEVICE).to(dtype)
-    with torch.inference_mode():
-        for split in (1, 3):
-            monkeypatch.setitem(fused_decode._PREFILL_CONFIGS, (n, k), (32, 64, 4, 2, split))
-            want = F.gelu(linear(norm(x)), approximate="tanh")
-            _close(fused_decode.linear(x, linear, norm=norm, gelu=True, rows=64), want, dtype)
-            _close(fused_decode.linear(x, linear, residual=res, rows=64), res + linear(x), dtype)
-            tall = fused_decode.linear(x, linear, norm=norm, rows=64)
-            _close(tall, linear(norm(x)), dtype)
-            alone = fused_decode.linear(x[1:2], linear, norm=norm, rows=64)
-            assert torch.equal(alone[0], tall[1])  # batch invariance
-    assert not fused_decode._TILE_COUNTERS.get(x.device, torch.zeros(1)).any()  # counters left at zero
-
-
 def test_rows_do_not_depend_on_the_batch() -> None:
     # Batch invariance: a row alone and the same row among others give the same bits.
     linear, norm = _layers(96, 160, torch.float16)
@@ -195,33 +173,13 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
     _close(fused_cache.kv, cache.kv, dtype)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_prefill_equals_the_unfused_prefill(tiny_model_dir: Any, dtype: torch.dtype) -> None:
-    # Two right-padded prompts of 20 positions (three row tiles): hidden states, keys and values.
-    from xtts_server import XTTS
-
-    gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=dtype).model.gpt
-    torch.manual_seed(3)
-    emb = torch.randn(2, 20, gpt.args.gpt_n_model_channels, device=DEVICE).to(dtype)
-    with torch.inference_mode():
-        want_hidden, want_keys, want_values = gpt.prefill(emb)
-        x, keys, values = fused_decode.prefill(gpt, emb)
-        hidden = gpt.transformer.ln_f(x)
-    assert keys.shape == want_keys.shape and values.shape == want_values.shape
-    _close(hidden, want_hidden, dtype)
-    _close(keys, want_keys, dtype)
-    _close(values, want_values, dtype)
-
-
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")
 def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> None:
     # The runner's fused buckets end to end (padded shapes, rows past the live ones, the one graph
     # key for every attention length), greedy, against the single-stream path: three streams, then
     # one alone.
-    engine = Engine(
-        tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4, fused_prefill=256)
-    )
-    assert engine.runner.config.fused_batches == 4 and engine.runner.config.fused_prefill == 256
+    engine = Engine(tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4))
+    assert engine.runner.config.fused_batches == 4
     engine.start()
     try:
         specs = [dict(text=t, do_sample=False, max_new_tokens=8, stream_chunk_size=4) for t in TEXTS[:3]]

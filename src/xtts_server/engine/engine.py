@@ -78,9 +78,6 @@ class EngineConfig:
     # has this many steps to run; each step more means a stream that stopped is stepped once more
     # on stale state before it leaves (its row is freed a step later).
     lookahead: int = 2
-    # Prefills of at most this many prompt positions run the fused step's kernels (needs the fused
-    # step); 0: none (see RunnerConfig.fused_prefill for why it is off by default).
-    fused_prefill: int = 0
 
 
 @dataclass(frozen=True)
@@ -185,7 +182,6 @@ class Engine:
                 fused,
                 sampler,
                 c.vocoder_stream,
-                c.fused_prefill if fused else 0,
             ),
             self.device,
         )

@@ -90,11 +90,6 @@ class RunnerConfig:
     fused_batches: int = 0
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
-    # Prefills of at most this many prompt positions (batch x length bucket) run the fused step's
-    # linear kernels (`fused_decode.prefill`); 0: none. Off by default: a prompt prefilled on this
-    # path and on the library's (a longer batch) rounds differently in half precision, so a stream
-    # would no longer decode the same codes alone and in any batch.
-    fused_prefill: int = 0
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
@@ -124,7 +119,6 @@ class RunnerConfig:
         fused_batches: int = 0,
         fused_sampler: bool = False,
         vocoder_stream: bool = True,
-        fused_prefill: int = 0,
     ) -> RunnerConfig:
         decode = tuple(b for b in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256) if b < slots)
         seq = max_prompt + max_new
@@ -147,7 +141,6 @@ class RunnerConfig:
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
             vocoder_stream=vocoder_stream,
-            fused_prefill=fused_prefill,
         )
 
 
@@ -344,32 +337,15 @@ class Runner:
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
-        fused = b * p <= self.config.fused_prefill
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
             text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
             # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
             prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
-            at = text_len + latents + 2  # the start code's position
-            if fused:  # the step's kernels; the final norms in the head's prologue, as a step
-                x, keys, values = fused_decode().prefill(gpt, prompts)
-                latent = torch.empty((b, self.dim), dtype=x.dtype, device=x.device)
-                logits = (
-                    fused_decode()
-                    .linear(
-                        x[ar, at],
-                        gpt.mel_head,
-                        norm=gpt.transformer.ln_f,
-                        norm2=gpt.final_norm,
-                        norm_out=latent,
-                    )
-                    .float()
-                )
-            else:
-                hidden, keys, values = gpt.prefill(prompts)
-                latent = gpt.latents(hidden[ar, at])  # [b, dim]
-                logits = gpt.logits(latent).float()
+            hidden, keys, values = gpt.prefill(prompts)
+            latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
+            logits = gpt.logits(latent).float()
             self.cache.k[:, rows, :, :p] = keys
             self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
             prm = self.params

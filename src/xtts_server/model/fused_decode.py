@@ -51,7 +51,7 @@ def _linear_kernel(
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, EARLY_RES: tl.constexpr,
-    EMBED: tl.constexpr, LN_LOOP: tl.constexpr,
+    EMBED: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
     LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
@@ -67,9 +67,6 @@ def _linear_kernel(
     EMBED: row m of x is made here, x_ptr[codes[m]] + pos_emb[min(step[m], max_step)] (the
     audio-code and position embeddings, added in float32 and rounded as the unfused add is), and
     the programs of column tile 0 store it in norm_out (the residual of the layer).
-
-    LN_LOOP (LN = 1 only, no EMBED): the row statistics in two passes over BLOCK_K chunks instead of
-    from whole rows held at once, for row tiles too tall to hold (the prefill's, `PREFILL_ROWS`).
 
     PDL (programmatic dependent launch, see `_pdl`): what does not depend on the previous kernel
     is loaded before waiting for it to finish: the bias and, with PREFETCH (a program's whole K
@@ -107,21 +104,7 @@ def _linear_kernel(
     if PDL:
         tl.extra.cuda.gdc_wait()  # the previous kernel's writes are visible from here
         tl.extra.cuda.gdc_launch_dependents()
-    if LN > 0 and LN_LOOP:
-        # Mean, then the sum of squared deviations, each in float32 over BLOCK_K chunks.
-        total = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            ok = m_ok[:, None] & (k0 + rk < K)[None, :]
-            total += tl.sum(tl.load(x_rows + k0 + rk[None, :], mask=ok, other=0.0).to(tl.float32), axis=1)
-        mean = total / K
-        total = tl.zeros([BLOCK_M], dtype=tl.float32)
-        for k0 in range(0, K, BLOCK_K):
-            ok = m_ok[:, None] & (k0 + rk < K)[None, :]
-            chunk = tl.load(x_rows + k0 + rk[None, :], mask=ok, other=0.0).to(tl.float32)
-            centred = tl.where(ok, chunk - mean[:, None], 0.0)
-            total += tl.sum(centred * centred, axis=1)
-        rstd = 1.0 / tl.sqrt(total / K + eps)
-    elif LN > 0:
+    if LN > 0:
         # Row statistics in float32 from whole rows (K_ROW >= K) loaded at once: a loop of
         # dependent loads here would cost more than the GEMM at one row.
         rr = tl.arange(0, K_ROW)
@@ -314,19 +297,6 @@ _PDL_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int, int]] = {
     (1026, 1024): (16, 1024, 4, 1, 1),
 }
 _DEFAULT_CONFIG = (32, 256, 4, 3, 2)
-# The prefill's linears tile PREFILL_ROWS rows at once, so a prompt of up to that many positions
-# reads each weight once (tiles of BLOCK_M rows read it once per 16 positions: 2.7 against 1.8 ms
-# for the library's GEMMs on an H100, BENCHMARKS.md session 11). Chunks of K in a loop (a tile's
-# rows are too many to hold whole), about 128 programs a linear on a 132-multiprocessor GPU. Not
-# yet timed on a GPU: `EngineConfig.fused_prefill` stays off until it is.
-PREFILL_ROWS = 64
-_PREFILL_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int, int]] = {
-    (3072, 1024): (32, 64, 4, 3, 1),  # attention's qkv: 96 programs a row tile
-    (4096, 1024): (32, 64, 4, 3, 1),  # MLP in: 128
-    (1024, 1024): (32, 64, 4, 3, 4),  # attention's output projection: 32 x 4 splits
-    (1024, 4096): (32, 64, 4, 3, 4),  # MLP out: 32 x 4 splits
-}
-_PREFILL_DEFAULT = (32, 64, 4, 3, 1)
 # Programmatic dependent launch: None = on where supported (`_pdl`); benchmarks set True/False.
 PDL: bool | None = None
 
@@ -360,7 +330,6 @@ def linear(
     residual: torch.Tensor | None = None,
     residual_early: bool = False,
     embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
-    rows: int = BLOCK_M,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
     norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
@@ -368,9 +337,7 @@ def linear(
     written before the last launch on this stream, so that with PDL it is read before waiting.
     embed = (embedding, pos_embedding, codes [M], step [M], max_step): x [M, K] is not read but
     written, row m = embedding(codes[m]) + pos_embedding(min(step[m], max_step)), the input of the
-    linear (the decode step's first: one kernel fewer a step than embedding apart).
-    rows: the row tile; taller than BLOCK_M (the prefill's `PREFILL_ROWS`) takes the block
-    configuration from `_PREFILL_CONFIGS` and the LayerNorm's statistics in a loop (LN_LOOP)."""
+    linear (the decode step's first: one kernel fewer a step than embedding apart)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
     assert embed is None or (norm is not None and norm2 is None)
@@ -379,19 +346,14 @@ def linear(
     n = w.shape[0]
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     pdl = _pdl(x.device)
-    tall = rows > BLOCK_M
-    assert not tall or (norm2 is None and embed is None)  # (LN_LOOP: one LayerNorm, rows as given)
-    configs = _PREFILL_CONFIGS if tall else _PDL_CONFIGS if pdl else _CONFIGS
-    block_n, block_k, warps, stages, split = configs.get(
-        (n, k), _PREFILL_DEFAULT if tall else _DEFAULT_CONFIG
-    )
+    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
     k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
     split = triton.cdiv(k, k_split)  # (a short K may need fewer)
-    grid = (triton.cdiv(n, block_n), triton.cdiv(m, rows), split)
+    grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
     tiles = grid[0] * grid[1]
     part, counters = out, out  # (unused without a split)
     if split > 1:
-        part = torch.empty((tiles * split * rows * block_n,), dtype=torch.float32, device=x.device)
+        part = torch.empty((tiles * split * BLOCK_M * block_n,), dtype=torch.float32, device=x.device)
         if x.device not in _TILE_COUNTERS:
             _TILE_COUNTERS[x.device] = torch.zeros(_COUNTER_SLOTS, dtype=torch.int32, device=x.device)
         counters = _TILE_COUNTERS[x.device]
@@ -414,10 +376,10 @@ def linear(
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), getattr(ln, "eps", 0.0),
         getattr(ln2, "eps", 0.0), k_split,
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
-        IEEE=w.dtype == torch.float32, BLOCK_M=rows, BLOCK_N=block_n, BLOCK_K=block_k,
+        IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
         K_ROW=triton.next_power_of_2(k), SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
         EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
-        LN_LOOP=tall, num_warps=warps, num_stages=stages,
+        num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
@@ -477,29 +439,6 @@ def decode_step(
     return latent, logits
 
 
-def prefill(gpt: GPT, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`GPT.prefill` in the step's linear kernels, for short prompts: whole prompts emb [B, P, C]
-    (right-padded) -> (hidden states *before* ln_f [B, P, C], every layer's keys and values [L, B,
-    H, P, D]). Each block is four linears (LayerNorms, GELU and residual adds inside them) and
-    torch's causal attention: about 7 kernels a block instead of about 13. The rows are tiled
-    PREFILL_ROWS at a time (one tile reads each weight once): meant for prefills of a few tiles;
-    longer ones belong on the library's GEMMs (the unfused path)."""
-    b, p, c = emb.shape
-    x = emb.reshape(b * p, c)
-    keys, values = [], []
-    for block in gpt.blocks:
-        attn = block.attn
-        qkv = linear(x, attn.c_attn, norm=block.ln_1, rows=PREFILL_ROWS)  # [B P, 3C]
-        q, k, v = (
-            qkv.view(b, p, 3, attn.heads, c // attn.heads).permute(2, 0, 3, 1, 4).unbind(0)
-        )  # [B, H, P, D]
-        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = _block_rest(block, x, y.transpose(1, 2).reshape(b * p, c), rows=PREFILL_ROWS)
-        keys.append(k)
-        values.append(v)
-    return x.view(b, p, c), torch.stack(keys), torch.stack(values)
-
-
 def decode_block(
     block: Block, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, qkv: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -510,11 +449,11 @@ def decode_block(
     return _block_rest(block, x, attend(qkv, kv, pos, block.attn.heads))
 
 
-def _block_rest(block: Block, x: torch.Tensor, y: torch.Tensor, rows: int = BLOCK_M) -> torch.Tensor:
-    """A block after its attention: x [M, C] its input, y [M, C] the attention's output ->
-    x + proj(y), then the MLP and its residual (row tiles of `rows`)."""
+def _block_rest(block: Block, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A block after its attention: x [B, C] its input, y [B, C] the attention's output ->
+    x + proj(y), then the MLP and its residual."""
     mlp = block.mlp
     # Each residual was written at least two launches before the linear that adds it (residual_early).
-    x = linear(y, block.attn.c_proj, residual=x, residual_early=True, rows=rows)
-    h = linear(x, mlp.c_fc, norm=block.ln_2, gelu=True, rows=rows)
-    return linear(h, mlp.c_proj, residual=x, residual_early=True, rows=rows)
+    x = linear(y, block.attn.c_proj, residual=x, residual_early=True)
+    h = linear(x, mlp.c_fc, norm=block.ln_2, gelu=True)
+    return linear(h, mlp.c_proj, residual=x, residual_early=True)
