@@ -378,7 +378,18 @@ def linear_deferred(x: torch.Tensor, layer: torch.nn.Linear, residual: torch.Ten
     """x @ layer^T + b + residual for x [M, K], left as partial sums (a layer whose block table
     splits K): see `Deferred`. The residual is read by the kernel that adds the partials, before
     its wait with PDL (written at least two launches before it)."""
-    return _launch(x, layer, residual=residual, defer=True)[1]
+    assert layer.bias is not None
+    part = linear(x, layer, residual=residual, defer=True)
+    n, k = layer.weight.shape
+    block_n, _, _, _, split, _ = _block_config(n, k, _pdl(x.device))
+    return Deferred(part, layer.bias, residual, split, block_n, triton.cdiv(n, block_n))
+
+
+def _block_config(n: int, k: int, pdl: bool) -> tuple[int, int, int, int, int, int]:
+    """The block table's (BLOCK_N, BLOCK_K, warps, stages, splits, K per split) for a weight [n, k]."""
+    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
+    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
+    return block_n, block_k, warps, stages, triton.cdiv(k, k_split), k_split  # (a short K may split less)
 
 
 def linear(
@@ -393,6 +404,7 @@ def linear(
     residual_early: bool = False,
     embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
     x_in: Deferred | None = None,
+    defer: bool = False,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
     norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
@@ -401,26 +413,8 @@ def linear(
     embed = (embedding, pos_embedding, codes [M], step [M], max_step): x [M, K] is not read but
     written, row m = embedding(codes[m]) + pos_embedding(min(step[m], max_step)), the input of the
     linear (the decode step's first: one kernel fewer a step than embedding apart).
-    x_in (with norm): likewise x is written, not read: row m of a deferred linear's output."""
-    return _launch(x, layer, norm=norm, norm2=norm2, norm_out=norm_out, gelu=gelu, residual=residual,
-                   residual_early=residual_early, embed=embed, x_in=x_in)[0]  # fmt: skip
-
-
-def _launch(
-    x: torch.Tensor,
-    layer: torch.nn.Linear,
-    *,
-    norm: torch.nn.LayerNorm | None = None,
-    norm2: torch.nn.LayerNorm | None = None,
-    norm_out: torch.Tensor | None = None,
-    gelu: bool = False,
-    residual: torch.Tensor | None = None,
-    residual_early: bool = False,
-    embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
-    x_in: Deferred | None = None,
-    defer: bool = False,
-) -> tuple[torch.Tensor, Deferred]:
-    """`linear` (-> its output) and `linear_deferred` (-> the partials; the output a stand-in)."""
+    x_in (with norm): likewise x is written, not read: row m of a deferred linear's output.
+    defer: -> the partial sums instead (see `linear_deferred`, which wraps them)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
     assert embed is None or (norm is not None and norm2 is None)
@@ -431,9 +425,7 @@ def _launch(
     # (deferred: nothing is written to the output; the residual stands in for its dtype)
     out = residual if defer and residual is not None else torch.empty((m, n), dtype=x.dtype, device=x.device)
     pdl = _pdl(x.device)
-    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
-    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
-    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
+    block_n, block_k, warps, stages, split, k_split = _block_config(n, k, pdl)
     assert not defer or (split > 1 and residual is not None and not gelu and norm is None)
     # Rows made from partials are used whole: one K tile, as wide as the row.
     assert x_in is None or (split == 1 and block_k == k == triton.next_power_of_2(k))
@@ -474,7 +466,7 @@ def _launch(
         DEFER=defer, SPLIT_IN=split_in, BN_IN=bn_in, num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
-    return out, Deferred(part, bias, res, split, block_n, grid[0])
+    return part if defer else out
 
 
 # Positions per attention program, warps. 64: a row of the standard workload (~150 positions) is
@@ -543,14 +535,10 @@ def decode_step(
 def _deferrable(gpt: GPT, device: torch.device) -> bool:
     """Whether the block tables let the MLP's out projection defer its sum (it splits K) and its
     consumers take whole rows (qkv and the head read K in one tile)."""
-    c = gpt.args.gpt_n_model_channels
-    table = _PDL_CONFIGS if _pdl(device) else _CONFIGS
-    _, _, _, _, split = table.get((c, 4 * c), _DEFAULT_CONFIG)
-    whole = all(
-        table.get((n, c), _DEFAULT_CONFIG)[1] == c == triton.next_power_of_2(c)
-        for n in (3 * c, gpt.mel_head.weight.shape[0])
-    )
-    return split > 1 and whole
+    c, pdl = gpt.args.gpt_n_model_channels, _pdl(device)
+    consumers = (3 * c, gpt.mel_head.weight.shape[0])  # qkv, the head: [n, c] weights
+    whole = all(_block_config(n, c, pdl)[1] == c == triton.next_power_of_2(c) for n in consumers)
+    return _block_config(c, 4 * c, pdl)[4] > 1 and whole
 
 
 def decode_block(
