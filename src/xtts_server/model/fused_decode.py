@@ -81,7 +81,7 @@ def _linear_kernel(
     PDL (programmatic dependent launch, see `_pdl`): what does not depend on the previous kernel
     is loaded before waiting for it to finish: the bias and, with PREFETCH (a program's whole K
     range is one BLOCK_K tile), the weight tile; with EARLY_RES the residual too (the caller
-    guarantees it was written at least two launches back, see `decode_block`). The next kernel
+    guarantees it was written at least two launches back, see `decode_step`). The next kernel
     is released once every program has passed its wait, so at most two kernels overlap
     (releasing it at the start instead was slower: BENCHMARKS.md, session 10)."""
     pid_n = tl.program_id(0)
@@ -539,23 +539,6 @@ def _deferrable(gpt: GPT, device: torch.device) -> bool:
     consumers = (3 * c, gpt.mel_head.weight.shape[0])  # qkv, the head: [n, c] weights
     whole = all(_block_config(n, c, pdl)[1] == c == triton.next_power_of_2(c) for n in consumers)
     return _block_config(c, 4 * c, pdl)[4] > 1 and whole
-
-
-def decode_block(
-    block: Block, x: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, qkv: torch.Tensor | None = None
-) -> torch.Tensor:
-    """One GPT-2 block for one new token a row: x [B, C] -> [B, C] (as Block.decode); qkv: its
-    attention input when already made (the first block's, with the embedding)."""
-    if qkv is None:
-        qkv = linear(x, block.attn.c_attn, norm=block.ln_1)
-    return _block_rest(block, x, attend(qkv, kv, pos, block.attn.heads))
-
-
-def _block_rest(block: Block, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """A block after its attention: x [B, C] its input, y [B, C] the attention's output ->
-    x + proj(y), then the MLP and its residual."""
-    x, h = _block_mid(block, x, y)
-    return linear(h, block.mlp.c_proj, residual=x, residual_early=True)
 
 
 def _block_mid(block: Block, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
