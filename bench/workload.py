@@ -94,6 +94,7 @@ SETTABLE = {
     "fused_decode": "xtts_server.model.fused_decode",
     "fused_sampler": "xtts_server.engine.fused_sampler",
     "hifigan": "xtts_server.model.hifigan",
+    "runner": "xtts_server.engine.runner",
 }
 
 

@@ -262,22 +262,9 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        in_flight: collections.deque[_Launched] = collections.deque()  # steps launched, not yet read
         try:
-            while not self._stopping:
-                launched = self._iteration()
-                if launched is not None:
-                    in_flight.append(launched)
-                # Read the oldest step once `lookahead` more are queued behind it: the GPU keeps
-                # decoding while the host reads codes and queues vocoder windows. With nothing
-                # launched (no rows), read everything.
-                while in_flight and (launched is None or len(in_flight) > self.config.lookahead):
-                    self._update(in_flight.popleft())
-                if not in_flight:
-                    self._collect(wait=True)  # nothing decoding: hand out the vocoder's last audio now
-                    if not self.waiting:
-                        self._wake.wait(0.5)
-                        self._wake.clear()
+            with torch.cuda.stream(self.runner.decode_stream):  # (None: this thread's current stream)
+                self._loop()
         except BaseException as e:  # the loop is gone: fail everyone, report dead
             logger.exception("the engine loop failed")
             self.dead = e
@@ -287,6 +274,23 @@ class Engine:
                 self.waiting.clear()
             for req in everyone:
                 self._fail(req, e)
+
+    def _loop(self) -> None:
+        in_flight: collections.deque[_Launched] = collections.deque()  # steps launched, not yet read
+        while not self._stopping:
+            launched = self._iteration()
+            if launched is not None:
+                in_flight.append(launched)
+            # Read the oldest step once `lookahead` more are queued behind it: the GPU keeps
+            # decoding while the host reads codes and queues vocoder windows. With nothing
+            # launched (no rows), read everything.
+            while in_flight and (launched is None or len(in_flight) > self.config.lookahead):
+                self._update(in_flight.popleft())
+            if not in_flight:
+                self._collect(wait=True)  # nothing decoding: hand out the vocoder's last audio now
+                if not self.waiting:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
 
     def _iteration(self) -> _Launched | None:
         t0 = time.perf_counter()
@@ -508,7 +512,9 @@ class Engine:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
         once their batch is done and every window in it is settled."""
         try:
-            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows])
+            # A caller waits on a stream's first window (its first audio) and its last (the end).
+            urgent = any(w.before == 0 or w.plan.at_end for w in windows)
+            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows], urgent)
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for w in windows:
