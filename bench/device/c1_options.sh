@@ -3,9 +3,12 @@
 # yet the defaults, each against the defaults in the same lease, after the fused step's GPU test.
 # Run from the repository root on the GPU machine with .whl carried; results land in $OUT
 # (c1-defaults.json, c1-1.json, ..., and a log). Each argument is one option: one or more
-# engine_bench `--set` values separated by spaces.
+# engine_bench `--set` values separated by spaces. With REFERENCE=1 (carry .whl-ref too), the
+# reference (coqui-tts) at c = 1 follows on the same GPU (reference.json); with HTTP=1, the
+# server's first byte at c = 1 under the defaults (http.json).
 #
 #   bash bench/device/c1_options.sh "fused_decode.DEFER_ROWS=1" "fused_decode.DEFER_ROWS=4"
+#   REFERENCE=1 HTTP=1 bash bench/device/c1_options.sh "runner.STREAM_PRIORITIES=(-1,-2,0)"
 set -uo pipefail
 source bench/device/setup.sh > "$OUT/log" 2>&1 || { cat "$OUT/log"; exit 1; }
 start=$(date +%s)
@@ -27,4 +30,15 @@ for option in "$@"; do
   for s in $option; do sets+=(--set "$s"); done
   run "$i" "${sets[@]}"
 done
+if [ "${REFERENCE:-0}" = 1 ]; then
+  stamp "reference (coqui-tts), c = 1"
+  (source bench/device/setup_reference.sh >> "$OUT/log" 2>&1 \
+    && PYTHONPATH=/tmp/siteref:$PYTHONPATH timeout 150 python3 bench/reference_stream.py /tmp/full --runs 5 \
+      --device cuda > "$OUT/reference.json" 2>> "$OUT/log"; tail -c 600 "$OUT/reference.json" | tee -a "$OUT/log")
+fi
+if [ "${HTTP:-0}" = 1 ]; then
+  stamp "HTTP, c = 1"
+  (cd bench && timeout 100 python3 http_load.py --model-dir /tmp/full --concurrency 1 --runs 10 --slots 16 \
+    --out "$OUT/http.json" 2>&1 | tail -n 6 | tee -a "$OUT/log")
+fi
 stamp done
