@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One device call (about 1.5 minutes an option on an H100 or H200): c = 1 with kernel settings not
-# yet the defaults, each against the defaults in the same lease, after the fused step's GPU test.
+# One device call (about 1.5 minutes an option on an H100 or H200, over a minute of it capturing
+# graphs): c = 1 with kernel settings not yet the defaults, each against the defaults in the same
+# lease, after the fused step's GPU test.
 # Run from the repository root on the GPU machine with .whl carried; results land in $OUT
 # (c1-defaults.json, c1-1.json, ..., and a log). Each argument is one option: one or more
 # engine_bench `--set` values separated by spaces. With REFERENCE=1 (carry .whl-ref too), the
@@ -17,7 +18,7 @@ run() {  # name, then engine_bench arguments
   local name=$1
   shift
   stamp "engine_bench $name $*"
-  timeout 110 python3 bench/engine_bench.py --model-dir /tmp/full --slots 16 --concurrency 1 --runs 10 \
+  timeout 160 python3 bench/engine_bench.py --model-dir /tmp/full --slots 16 --concurrency 1 --runs 10 \
     --out "$OUT/c1-$name.json" "$@" 2>&1 | grep -v '^{"device' | tail -n 5 | tee -a "$OUT/log"
 }
 stamp "GPU test of the fused step (PDL, deferred sums)"

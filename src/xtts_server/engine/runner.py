@@ -142,7 +142,8 @@ class RunnerConfig:
             prefill_batches=(*tuple(b for b in (1, 2, 4, 8, 16, 32) if b < slots), min(slots, 64)),
             prompt_buckets=prompts,
             prefill_tokens=8192,
-            vocoder_batches=(1, 2, 4, 8, 16, 32),
+            # A launch holds at most one window a live stream: no bucket past the slots is used.
+            vocoder_batches=(*tuple(b for b in (1, 2, 4, 8, 16) if b < slots), min(slots, 32)),
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
