@@ -228,13 +228,10 @@ class Runner:
         self.decode_stream = (
             torch.cuda.Stream(device, priority=decode) if side and decode is not None else None
         )
-        # Vocoder streams for (urgent, other) batches, launched one after another (`_voc_stream_for`).
-        self.voc_streams = (
-            (torch.cuda.Stream(device, priority=urgent),)
-            + (() if later == urgent else (torch.cuda.Stream(device, priority=later),))
-            if side
-            else ()
-        )
+        # Vocoder streams: urgent batches on the first, the others on the last (one stream when the
+        # priorities are equal), launched one after another (`_voc_stream_for`).
+        priorities = (urgent,) if later == urgent else (urgent, later)
+        self.voc_streams = tuple(torch.cuda.Stream(device, priority=p) for p in priorities) if side else ()
         self._voc_last: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None  # the last batch's
         self.voc_graphs = _Graphs() if config.cuda_graphs else None
         self._history_read: torch.cuda.Event | None = None
@@ -493,7 +490,7 @@ class Runner:
         """The vocoder stream of a batch (`STREAM_PRIORITIES`), made to wait for the last batch
         when that ran on the other one: batches share the graphs' static inputs and outputs, so
         they run one after another whatever their priority."""
-        stream = self.voc_streams[0 if urgent or len(self.voc_streams) == 1 else 1]
+        stream = self.voc_streams[0 if urgent else -1]
         if self._voc_last is not None and self._voc_last[0] is not stream:
             stream.wait_event(self._voc_last[1])
         return stream
