@@ -305,3 +305,13 @@ def test_vocoder_batches_on_two_streams_run_one_after_another(tiny_tts: Any) -> 
     runner.voc_streams = (urgent,)  # equal priorities: one stream for both
     runner._voc_last = (urgent, "urgent batch done")
     assert runner._voc_stream_for(False) is urgent and len(waits) == 2
+
+
+def test_vocoder_batch_buckets_stop_at_the_slots() -> None:
+    # A launch holds at most one window a stream: a bucket past the slots would be captured and
+    # never used, and the largest bucket must still hold one window of every stream.
+    from xtts_server.engine.runner import RunnerConfig
+
+    for slots, buckets in [(1, (1,)), (3, (1, 2, 3)), (16, (1, 2, 4, 8, 16)), (24, (1, 2, 4, 8, 16, 24)),
+                           (64, (1, 2, 4, 8, 16, 32)), (256, (1, 2, 4, 8, 16, 32))]:  # fmt: skip
+        assert RunnerConfig.default(slots, 605, 437, cuda_graphs=True).vocoder_batches == buckets, slots
