@@ -210,31 +210,6 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
     _close(fused_cache.kv, cache.kv, dtype)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_prefill_equals_the_unfused_prefill(tiny_model_dir: Any, dtype: torch.dtype) -> None:
-    # Two right-padded prompts of different lengths: every layer's keys and values, and the
-    # hidden states at every real position (after ln_f, which the caller's head applies).
-    from xtts_server import XTTS
-
-    gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=dtype).model.gpt
-    torch.manual_seed(3)
-    latents = torch.randn(2, gpt.args.cond_latents, gpt.args.gpt_n_model_channels, device=DEVICE, dtype=dtype)
-    ids = torch.randint(0, 200, (2, 12), device=DEVICE)
-    lengths = torch.tensor([12, 5], device=DEVICE)
-    with torch.inference_mode():
-        prompts = gpt.prompts(latents, ids, lengths)  # [2, P, C]
-        want_hidden, want_k, want_v = gpt.prefill(prompts)
-        b, p, c = prompts.shape
-        x, qkv = fused_decode.prefill(gpt, prompts.reshape(b * p, c), b)
-        hidden = gpt.transformer.ln_f(x).view(b, p, c)
-    real = [int(n) + gpt.args.cond_latents + 3 for n in lengths]
-    kv = qkv.view(len(gpt.blocks), b, p, 3, gpt.blocks[0].attn.heads, -1).permute(3, 0, 1, 4, 2, 5)
-    for row, n in enumerate(real):
-        _close(hidden[row, :n], want_hidden[row, :n], dtype)
-        _close(kv[1, :, row, :, :n], want_k[:, row, :, :n], dtype)
-        _close(kv[2, :, row, :, :n], want_v[:, row, :, :n], dtype)
-
-
 def test_decode_step_with_deferred_sums_gives_the_same_bits(
     tiny_model_dir: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,12 +74,6 @@ STREAM_PRIORITIES: tuple[int | None, int, int] = (None, -1, -1)
 VOCODER_UPLOADS = 8
 
 
-# With the fused step, prefills of up to this many positions run fused too (`RunnerConfig`): a
-# prompt alone, or a few short ones (past that, the 16-row tiles reread the weights too often).
-# A stream's codes then do not depend on the newcomers it starts with, within this bound.
-FUSED_PREFILL_ROWS = 256
-
-
 def _bucket(n: int, buckets: Sequence[int]) -> int | None:
     """The smallest bucket >= n, or None."""
     return next((b for b in buckets if b >= n), None)
@@ -102,9 +96,6 @@ class RunnerConfig:
     cuda_graphs: bool
     # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
     fused_batches: int = 0
-    # Prefills of up to this many positions (batch bucket x length bucket) run the fused linears
-    # (`fused_decode.prefill`); 0: none.
-    fused_prefill_rows: int = 0
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
@@ -156,7 +147,6 @@ class RunnerConfig:
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
-            fused_prefill_rows=FUSED_PREFILL_ROWS if fused_batches else 0,
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
             vocoder_stream=vocoder_stream,
@@ -364,30 +354,17 @@ class Runner:
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
-        fused = b * p <= self.config.fused_prefill_rows
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
             text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
             # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
             prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
-            at = text_len + latents + 2  # the start code's position
-            if fused:
-                fd = fused_decode()
-                x, qkv = fd.prefill(gpt, prompts.reshape(b * p, -1), b)  # qkv [L, b p, 3C]
-                last = x.view(b, p, -1)[ar, at]  # [b, dim], before ln_f (the head's prologue norms)
-                latent = torch.empty_like(last)
-                norms = dict(norm=gpt.transformer.ln_f, norm2=gpt.final_norm, norm_out=latent)
-                logits = fd.linear(last, gpt.mel_head, **norms).float()
-                heads = gpt.blocks[0].attn.heads
-                kv = qkv.view(qkv.shape[0], b, p, 3, heads, -1)[:, :, :, 1:]  # [L, b, p, 2, H, D]
-                self.cache.kv[:, :, rows, :, :p] = kv.permute(0, 3, 1, 4, 2, 5)
-            else:
-                hidden, keys, values = gpt.prefill(prompts)
-                latent = gpt.latents(hidden[ar, at])  # [b, dim]
-                logits = gpt.logits(latent).float()
-                self.cache.k[:, rows, :, :p] = keys
-                self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
+            hidden, keys, values = gpt.prefill(prompts)
+            latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
+            logits = gpt.logits(latent).float()
+            self.cache.k[:, rows, :, :p] = keys
+            self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
             prm = self.params
             columns = (floats[:, 0], ints[:, t + 2], floats[:, 1], floats[:, 2], ints[:, t + 5] != 0,
                        ints[:, t + 3], ints[:, t + 4])  # fmt: skip

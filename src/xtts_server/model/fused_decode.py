@@ -22,9 +22,6 @@ Programmatic dependent launch (PDL, Hopper and later): each kernel is launched w
 one runs, loads its weights (which no kernel writes) and then waits for the previous kernel's
 results; at batch 1 that takes a step from 0.95 to 0.64 ms on an H200 (see `_PDL_CONFIGS`).
 
-Short prefills (`prefill`) run the same linears over every prompt position, with the library's
-causal attention between them: a prompt alone takes 1.7 ms unfused on an H100, most of it launches.
-
 Needs Triton (bundled with CUDA builds of torch). With TRITON_INTERPRET=1 the same kernels run on
 the CPU, which is how the CPU test suite checks them.
 """
@@ -36,7 +33,6 @@ import os
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
-import torch.nn.functional as F
 import triton
 import triton.language as tl
 
@@ -410,7 +406,6 @@ def linear(
     embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
     x_in: Deferred | None = None,
     defer: bool = False,
-    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
     norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
@@ -420,8 +415,7 @@ def linear(
     written, row m = embedding(codes[m]) + pos_embedding(min(step[m], max_step)), the input of the
     linear (the decode step's first: one kernel fewer a step than embedding apart).
     x_in (with norm): likewise x is written, not read: row m of a deferred linear's output.
-    defer: -> the partial sums instead (see `linear_deferred`, which wraps them).
-    out: where the output goes ([M, N], rows contiguous), instead of a new tensor."""
+    defer: -> the partial sums instead (see `linear_deferred`, which wraps them)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
     assert embed is None or (norm is not None and norm2 is None)
@@ -429,9 +423,8 @@ def linear(
     assert x_in is None or (norm is not None and embed is None)
     m, k = x.shape
     n = w.shape[0]
-    if out is None:  # (deferred: nothing is written to the output; the residual stands in for its dtype)
-        out = residual if defer and residual is not None else x.new_empty((m, n))
-    assert defer or (out.shape == (m, n) and out.stride(-1) == 1)
+    # (deferred: nothing is written to the output; the residual stands in for its dtype)
+    out = residual if defer and residual is not None else torch.empty((m, n), dtype=x.dtype, device=x.device)
     pdl = _pdl(x.device)
     block_n, block_k, warps, stages, split, k_split = _block_config(n, k, pdl)
     assert not defer or (split > 1 and residual is not None and not gelu and norm is None)
@@ -538,31 +531,6 @@ def decode_step(
     ln_f, final_norm = gpt.transformer.ln_f, gpt.final_norm
     logits = linear(x, gpt.mel_head, norm=ln_f, norm2=final_norm, norm_out=latent, x_in=carry)
     return latent, logits
-
-
-def prefill(gpt: GPT, x: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The blocks over `batch` whole prompts with nothing cached before them: x [B * P, C], prompt b
-    in rows [b P, (b + 1) P), right-padded (causality keeps real positions from seeing the pads).
-    -> (the residual stream after the last block, before ln_f [B * P, C]; every layer's qkv
-    [L, B * P, 3C], whose keys and values the caller places in its cache).
-
-    The same linears as `decode_step` (their 16-row tiles, so a row's result never depends on the
-    batch or the padding) around causal attention by `F.scaled_dot_product_attention`, which reads
-    q, k and v in place from qkv and per (prompt, head) alone: four kernels a layer and the
-    attention, against about eleven unfused. Meant for short prefills: each 16-row tile rereads
-    the weights (from L2), where a library GEMM's larger tiles would not."""
-    m, c = x.shape
-    blocks = gpt.blocks
-    heads = blocks[0].attn.heads
-    p = m // batch
-    qkv = torch.empty((len(blocks), m, 3 * c), dtype=x.dtype, device=x.device)
-    for i, block in enumerate(blocks):
-        linear(x, block.attn.c_attn, norm=block.ln_1, out=qkv[i])
-        q, k, v = (t.transpose(1, 2) for t in qkv[i].view(batch, p, 3, heads, -1).unbind(2))  # [B, H, P, D]
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (scale 1/sqrt(D), as GPT-2)
-        x, h = _block_mid(block, x, y.transpose(1, 2).reshape(m, c))  # (a view when y is [B, P, H, D] inside)
-        x = linear(h, block.mlp.c_proj, residual=x, residual_early=True)
-    return x, qkv
 
 
 def _deferrable(gpt: GPT, device: torch.device) -> bool:
