@@ -6,6 +6,7 @@ import queue
 from typing import Any
 
 import numpy as np
+import torch
 
 from xtts_server.engine import EngineRequest
 from xtts_server.inference.sampling import SamplingParams
@@ -47,3 +48,32 @@ def run_all(engine: Any, tts: Any, specs: list[dict[str, Any]]) -> list[tuple[np
         engine.submit(make(tts, sink=q.put, **spec))
         queues.append(q)
     return [collect(q) for q in queues]
+
+
+def prefill_matches_the_unfused_prefill(gpt: Any) -> None:
+    """Two right-padded prompts of different lengths: hidden states (after ln_f) and every layer's
+    keys and values at each prompt's real positions, on the model's device. Its float32 must
+    agree to rounding, float16 within its precision. (Run by the CPU suite and the GPU suite.)"""
+    from xtts_server.model import fused_prefill
+
+    dtype, device = gpt.mel_head.weight.dtype, gpt.mel_head.weight.device
+    tolerance = 1e-5 if dtype == torch.float32 else 4e-3
+
+    def close(got: torch.Tensor, want: torch.Tensor) -> None:
+        scale = want.float().abs().max().item()
+        err = (got.float() - want.float()).abs().max().item()
+        assert err <= tolerance * max(scale, 1.0), (err, scale)
+
+    torch.manual_seed(3)
+    latents = torch.randn(2, gpt.args.cond_latents, gpt.args.gpt_n_model_channels, device=device).to(dtype)
+    ids = torch.randint(0, 200, (2, 12), device=device)
+    lengths = torch.tensor([12, 5], device=device)
+    with torch.inference_mode():
+        prompts = gpt.prompts(latents, ids, lengths)  # [2, P, C]
+        want_hidden, want_k, want_v = gpt.prefill(prompts)  # keys, values [L, B, H, P, D]
+        hidden, qkv = fused_prefill.prefill(gpt, prompts)  # qkv [L, B, P, 3, H, D]
+    keys, values = (qkv[:, :, :, j].transpose(2, 3) for j in (1, 2))
+    for row, n in enumerate(int(t) + gpt.args.cond_latents + 3 for t in lengths):
+        close(hidden[row, :n], want_hidden[row, :n])
+        close(keys[:, row, :, :n], want_k[:, row, :, :n])
+        close(values[:, row, :, :n], want_v[:, row, :, :n])

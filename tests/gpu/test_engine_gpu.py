@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine_helpers import TEXTS, make, run_all
+from engine_helpers import TEXTS, make, prefill_matches_the_unfused_prefill, run_all
 from xtts_server.errors import EngineFull
 
 pytestmark = pytest.mark.gpu
@@ -172,3 +172,9 @@ def test_priority_streams_give_the_same_streams(half_tts: Any, monkeypatch: pyte
     for (a_wav, a_codes), (b_wav, b_codes) in zip(base_alone + base_together, alone + together, strict=True):
         assert a_codes == b_codes
         np.testing.assert_allclose(a_wav, b_wav, atol=2e-2)  # (cuDNN may time other algorithms)
+
+
+def test_fused_prefill_equals_the_unfused_prefill(any_tts: Any) -> None:
+    # On the GPU the MLP's GELU is the GEMM's epilogue (cuBLASLt), which the CPU suite cannot run.
+    pytest.importorskip("triton")
+    prefill_matches_the_unfused_prefill(any_tts.model.gpt)

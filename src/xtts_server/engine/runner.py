@@ -61,6 +61,18 @@ def fused_decode() -> types.ModuleType:
     return fused_decode
 
 
+def fused_prefill() -> types.ModuleType:
+    """`model.fused_prefill`, imported when used (it needs Triton)."""
+    from xtts_server.model import fused_prefill
+
+    return fused_prefill
+
+
+# With the fused decode step, the prefill runs in fewer kernels too (`model.fused_prefill`).
+# Benchmarks set it False to time the unfused prefill.
+FUSED_PREFILL = True
+
+
 # CUDA stream priorities (lower goes first: a multiprocessor that frees up takes the waiting
 # blocks of the highest-priority stream) of (the decode steps, a vocoder batch holding a stream's
 # first or last window, any other vocoder batch). The caller waits on a first window (the first
@@ -96,6 +108,8 @@ class RunnerConfig:
     cuda_graphs: bool
     # Decode buckets up to this batch run the fused Triton step (`model.fused_decode`); 0: none.
     fused_batches: int = 0
+    # Prefill with the add-and-LayerNorm kernels and the GEMMs' GELU epilogue (`model.fused_prefill`).
+    fused_prefill: bool = False
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
@@ -147,6 +161,7 @@ class RunnerConfig:
             vocoder_frames=(64, 96, 128, 192, 256),
             cuda_graphs=cuda_graphs,
             fused_batches=fused_batches,
+            fused_prefill=FUSED_PREFILL and fused_batches > 0,
             fused_sampler=fused_sampler,
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
             vocoder_stream=vocoder_stream,
@@ -354,17 +369,22 @@ class Runner:
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
+        fused = self.config.fused_prefill
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
             text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
             # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
             prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
-            hidden, keys, values = gpt.prefill(prompts)
+            if fused:
+                hidden, qkv = fused_prefill().prefill(gpt, prompts)  # qkv [L, b, p, 3, H, D]
+                self.cache.kv[:, :, rows, :, :p] = qkv[:, :, :, 1:].permute(0, 3, 1, 4, 2, 5)
+            else:
+                hidden, keys, values = gpt.prefill(prompts)
+                self.cache.k[:, rows, :, :p] = keys
+                self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
             latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
             logits = gpt.logits(latent).float()
-            self.cache.k[:, rows, :, :p] = keys
-            self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
             prm = self.params
             columns = (floats[:, 0], ints[:, t + 2], floats[:, 1], floats[:, 2], ints[:, t + 5] != 0,
                        ints[:, t + 3], ints[:, t + 4])  # fmt: skip
