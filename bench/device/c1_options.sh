@@ -6,7 +6,8 @@
 # (c1-defaults.json, c1-1.json, ..., and a log). Each argument is one option: one or more
 # engine_bench `--set` values separated by spaces. With REFERENCE=1 (carry .whl-ref too), the
 # reference (coqui-tts) at c = 1 follows on the same GPU (reference.json); with HTTP=1, the
-# server's first byte at c = 1 under the defaults (http.json); PDL_TEST=0 skips the fused step's test.
+# server's first byte at c = 1 under the defaults (http.json); PDL_TEST=0 skips the fused step's test;
+# GPU_TESTS=1 runs tests/gpu after the options.
 #
 #   bash bench/device/c1_options.sh "fused_decode.DEFER_ROWS=1" "fused_decode.DEFER_ROWS=4"
 #   REFERENCE=1 HTTP=1 bash bench/device/c1_options.sh "runner.STREAM_PRIORITIES=(-1,-2,0)"
@@ -33,6 +34,10 @@ for option in "$@"; do
   for s in $option; do sets+=(--set "$s"); done
   run "$i" "${sets[@]}"
 done
+if [ "${GPU_TESTS:-0}" = 1 ]; then
+  stamp "GPU tests (tests/gpu)"
+  timeout 200 python3 -m pytest -q -x tests/gpu 2>&1 | tail -n 8 | tee -a "$OUT/log"
+fi
 if [ "${REFERENCE:-0}" = 1 ]; then
   stamp "reference (coqui-tts), c = 1"
   (source bench/device/setup_reference.sh >> "$OUT/log" 2>&1 \
