@@ -9,7 +9,7 @@
 # server's first byte at c = 1 under the defaults (http.json); PDL_TEST=0 skips the fused step's test;
 # GPU_TESTS=1 runs tests/gpu after the options.
 #
-#   bash bench/device/c1_options.sh "fused_decode.DEFER_ROWS=1" "fused_decode.DEFER_ROWS=4"
+#   bash bench/device/c1_options.sh "fused_decode.ATTEND_CONFIG=(128,4)"
 #   REFERENCE=1 HTTP=1 bash bench/device/c1_options.sh "runner.STREAM_PRIORITIES=(-1,-2,0)"
 set -uo pipefail
 source bench/device/setup.sh > "$OUT/log" 2>&1 || { cat "$OUT/log"; exit 1; }
@@ -23,7 +23,7 @@ run() {  # name, then engine_bench arguments
     --out "$OUT/c1-$name.json" "$@" 2>&1 | grep -v '^{"device' | tail -n 5 | tee -a "$OUT/log"
 }
 if [ "${PDL_TEST:-1}" = 1 ]; then
-  stamp "GPU test of the fused step (PDL, deferred sums)"
+  stamp "GPU test of the fused step (PDL)"
   timeout 100 python3 -m pytest -q -x tests/gpu/test_fused_pdl_gpu.py 2>&1 | tail -n 3 | tee -a "$OUT/log"
 fi
 run defaults

@@ -105,43 +105,6 @@ def test_split_k_equals_one_pass(monkeypatch: pytest.MonkeyPatch, split: int) ->
     assert not fused_decode._TILE_COUNTERS[x.device].any()  # counters left at zero
 
 
-def _set_config(monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], config: tuple[int, ...]) -> None:
-    for table in (fused_decode._CONFIGS, fused_decode._PDL_CONFIGS):  # (a GPU with PDL reads the second)
-        monkeypatch.setitem(table, shape, config)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-@pytest.mark.parametrize("m", [1, 3, 17])  # 17: two row tiles
-def test_a_deferred_sum_gives_the_same_bits(
-    monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, m: int
-) -> None:
-    # A split-K linear with a residual left as partials (K 200 in 4 ranges, N 64 in two column
-    # tiles), added up in the next linear's prologue (one K tile of 64): the same rows and outputs,
-    # bit for bit, as the linear summing them itself; also before two LayerNorms (the head).
-    k, n, n2 = 200, 64, 40
-    first, _ = _layers(k, n, dtype)
-    second, norm = _layers(n, n2, dtype)
-    norm2 = torch.nn.LayerNorm(n).to(DEVICE, dtype)
-    _set_config(monkeypatch, (n, k), (32, 64, 4, 2, 4))
-    _set_config(monkeypatch, (n2, n), (16, 64, 4, 2, 1))
-    h = torch.randn(m, k, device=DEVICE).to(dtype)
-    res = (torch.randn(m, n, device=DEVICE) * 2 + 1).to(dtype)
-    with torch.inference_mode():
-        want_x = fused_decode.linear(h, first, residual=res)
-        deferred = fused_decode.linear_deferred(h, first, res)
-        assert deferred.split == 4 and deferred.n_tiles == 2
-        x = torch.empty_like(res)
-        got = fused_decode.linear(x, second, norm=norm, gelu=True, x_in=deferred)
-        assert torch.equal(x, want_x)  # the rows, rebuilt (column tile 0 stores them)
-        assert torch.equal(got, fused_decode.linear(want_x, second, norm=norm, gelu=True))
-        x2, latent, want_latent = torch.empty_like(res), torch.empty_like(res), torch.empty_like(res)
-        got = fused_decode.linear(x2, second, norm=norm, norm2=norm2, norm_out=latent, x_in=deferred)
-        want = fused_decode.linear(want_x, second, norm=norm, norm2=norm2, norm_out=want_latent)
-        assert torch.equal(got, want) and torch.equal(latent, want_latent)
-    _close(want_x, res + first(h), dtype)
-    assert not fused_decode._TILE_COUNTERS[h.device].any()  # (the deferred launch counts nothing)
-
-
 def test_rows_do_not_depend_on_the_batch() -> None:
     # Batch invariance: a row alone and the same row among others give the same bits.
     linear, norm = _layers(96, 160, torch.float16)
@@ -208,33 +171,6 @@ def test_decode_step_equals_the_unfused_step(tiny_model_dir: Any, dtype: torch.d
     _close(latent, want_latent, dtype)
     _close(logits, want_logits, dtype)
     _close(fused_cache.kv, cache.kv, dtype)
-
-
-def test_decode_step_with_deferred_sums_gives_the_same_bits(
-    tiny_model_dir: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # DEFER_ROWS: each block's MLP output added up by the next block's qkv (the last by the head).
-    from xtts_server import XTTS
-
-    gpt = XTTS.load(tiny_model_dir, device=DEVICE, dtype=torch.float16).model.gpt
-    c, vocab = gpt.args.gpt_n_model_channels, gpt.mel_head.weight.shape[0]
-    _set_config(monkeypatch, (c, 4 * c), (32, 128, 4, 2, 4))  # (tiny shapes: not in the tables)
-    for n in (3 * c, vocab):
-        _set_config(monkeypatch, (n, c), (32, c, 4, 2, 1))
-    assert fused_decode._deferrable(gpt, DEVICE)
-    torch.manual_seed(2)
-    kv = gpt.new_cache(4, 80, torch.float16, DEVICE).kv.normal_()
-    max_step = gpt.args.mel_positions - 1
-    args = (torch.tensor([3, 500, 1024], device=DEVICE), torch.tensor([1, 30, 7], device=DEVICE),
-            torch.tensor([5, 41, 70], device=DEVICE))  # fmt: skip
-    results = []
-    with torch.inference_mode():
-        for rows in (0, 4):
-            monkeypatch.setattr(fused_decode, "DEFER_ROWS", rows)
-            cache = kv.clone()
-            results.append((*fused_decode.decode_step(gpt, *args, cache, max_step), cache))
-    for got, want in zip(results[1], results[0], strict=True):
-        assert torch.equal(got, want)
 
 
 @pytest.mark.skipif(DEVICE.type == "cuda", reason="the CPU engine (interpreted); tests/gpu covers the GPU")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import torch
 import triton
@@ -47,12 +47,11 @@ BLOCK_M = 16
 def _linear_kernel(
     x_ptr, w_ptr, b_ptr, res_ptr, ln_w_ptr, ln_b_ptr, ln2_w_ptr, ln2_b_ptr, norm_out_ptr, out_ptr,
     part_ptr, count_ptr, pos_emb_ptr, codes_ptr, step_ptr, max_step,
-    part_in_ptr, b_in_ptr, res_in_ptr, n_tiles_in,
     M, N, K, stride_x, stride_w, stride_res, stride_out, eps, eps2, k_split,
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, EARLY_RES: tl.constexpr,
-    EMBED: tl.constexpr, DEFER: tl.constexpr, SPLIT_IN: tl.constexpr, BN_IN: tl.constexpr,
+    EMBED: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
     LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
@@ -64,15 +63,6 @@ def _linear_kernel(
     per tile, reset by it) adds the partial sums in split order and applies the epilogue. More
     programs read the weights at once (a 1024 x 4096 matrix is 64 tiles of 16 columns: too few
     to keep an H200's memory busy), and the fixed order keeps the result deterministic.
-
-    DEFER (with SPLIT_K > 1 and RESIDUAL): each program only stores its partial sums; the sum,
-    bias and residual are left to the next kernel (SPLIT_IN), which needs the whole row anyway.
-
-    SPLIT_IN > 0 (LN > 0, one BLOCK_K tile of K_ROW = K): row m of x is not read but made here
-    from a deferred linear's SPLIT_IN partials (its BLOCK_N = BN_IN, n_tiles_in column tiles,
-    the same BLOCK_M), bias b_in and residual res_in [M, K], added in the order and rounded where
-    that linear's own epilogue does (so the same bits), and the programs of column tile 0 store
-    it in x. One dependent round trip a layer fewer: no count, no last program.
 
     EMBED: row m of x is made here, x_ptr[codes[m]] + pos_emb[min(step[m], max_step)] (the
     audio-code and position embeddings, added in float32 and rounded as the unfused add is), and
@@ -111,12 +101,6 @@ def _linear_kernel(
     if EARLY_RES:
         res_ok = m_ok[:, None] & n_ok[None, :]
         res = tl.load(res_ptr + rm[:, None] * stride_res + rn[None, :], mask=res_ok, other=0.0).to(tl.float32)
-    if SPLIT_IN > 0:  # the deferred linear's bias and residual (written two launches back or more)
-        rr_in = tl.arange(0, K_ROW)
-        in_ok = m_ok[:, None] & (rr_in < K)[None, :]
-        b_in = tl.load(b_in_ptr + rr_in, mask=rr_in < K, other=0.0).to(tl.float32)
-        r_in = tl.load(res_in_ptr + rm[:, None] * stride_x + rr_in[None, :], mask=in_ok, other=0.0)
-        r_in = r_in.to(tl.float32)
     if PDL:
         tl.extra.cuda.gdc_wait()  # the previous kernel's writes are visible from here
         tl.extra.cuda.gdc_launch_dependents()
@@ -125,23 +109,7 @@ def _linear_kernel(
         # dependent loads here would cost more than the GEMM at one row.
         rr = tl.arange(0, K_ROW)
         ok = m_ok[:, None] & (rr < K)[None, :]
-        if SPLIT_IN > 0:
-            # Partial j of row m, column c: tile (pid_m, c // BN_IN)'s j-th [BLOCK_M, BN_IN] block.
-            tile_in = pid_m * n_tiles_in + rr // BN_IN
-            at_in = (tile_in * SPLIT_IN)[None, :] * (BLOCK_M * BN_IN) + (
-                tl.arange(0, BLOCK_M)[:, None] * BN_IN + (rr % BN_IN)[None, :]
-            )
-            acc_in = tl.load(part_in_ptr + at_in, mask=ok, other=0.0, cache_modifier=".cg")
-            for _ in tl.static_range(1, SPLIT_IN):
-                at_in += BLOCK_M * BN_IN
-                acc_in += tl.load(part_in_ptr + at_in, mask=ok, other=0.0, cache_modifier=".cg")
-            row = (acc_in + b_in[None, :]).to(dtype).to(tl.float32) + r_in  # (as the epilogue)
-            row = tl.where(ok, row, 0.0).to(dtype)  # (rows past M as a load leaves them: zero)
-            if pid_n == 0:
-                tl.store(x_rows + rr[None, :], row, mask=ok)
-        else:
-            row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0)
-        row_in = row
+        row = tl.load(x_rows + rr[None, :], mask=ok, other=0.0)
         if EMBED:
             row = (row.to(tl.float32) + tl.load(p_rows + rr[None, :], mask=ok, other=0.0).to(tl.float32)).to(
                 dtype
@@ -162,10 +130,7 @@ def _linear_kernel(
         kk = k0 + rk
         k_ok = kk < K
         x_ok = m_ok[:, None] & k_ok[None, :]
-        if SPLIT_IN > 0:  # noqa: SIM108 (static: row_in exists only then; one tile, kk is rr)
-            xk = row_in
-        else:
-            xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
+        xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
         if EMBED:
             xk = (xk.to(tl.float32) + tl.load(p_rows + kk[None, :], mask=x_ok, other=0.0).to(tl.float32)).to(
                 dtype
@@ -197,15 +162,14 @@ def _linear_kernel(
         parts = part_ptr + (tile * SPLIT_K) * BLOCK_M * BLOCK_N
         inner = tl.arange(0, BLOCK_M)[:, None] * BLOCK_N + tl.arange(0, BLOCK_N)[None, :]
         tl.store(parts + pid_k * BLOCK_M * BLOCK_N + inner, acc)
-        if not DEFER:  # (else the next kernel adds the partials: SPLIT_IN)
-            tl.debug_barrier()  # every thread's partial stored before the (releasing) count
-            if tl.atomic_add(count_ptr + tile, 1) == SPLIT_K - 1:  # acq_rel: the others' are visible
-                acc = tl.load(parts + inner, cache_modifier=".cg")
-                for j in tl.static_range(1, SPLIT_K):
-                    acc += tl.load(parts + j * BLOCK_M * BLOCK_N + inner, cache_modifier=".cg")
-                tl.store(count_ptr + tile, 0)  # ready for the next kernel
-                _linear_epilogue(acc, bias, res, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
-                                 GELU, RESIDUAL, EARLY_RES)  # fmt: skip
+        tl.debug_barrier()  # every thread's partial stored before the (releasing) count
+        if tl.atomic_add(count_ptr + tile, 1) == SPLIT_K - 1:  # acq_rel: the others' are visible
+            acc = tl.load(parts + inner, cache_modifier=".cg")
+            for j in tl.static_range(1, SPLIT_K):
+                acc += tl.load(parts + j * BLOCK_M * BLOCK_N + inner, cache_modifier=".cg")
+            tl.store(count_ptr + tile, 0)  # ready for the next kernel
+            _linear_epilogue(acc, bias, res, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
+                             GELU, RESIDUAL, EARLY_RES)  # fmt: skip
     else:
         _linear_epilogue(acc, bias, res, res_ptr, out_ptr, rm, rn, m_ok, n_ok, stride_res, stride_out,
                          GELU, RESIDUAL, EARLY_RES)  # fmt: skip
@@ -350,47 +314,9 @@ def _pdl(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(device) >= (9, 0)
 
 
-# Decode batches of up to this many rows leave each block's MLP out projection as split-K partial
-# sums for the next block's qkv (or the head) to add in its prologue (`Deferred`): one count and
-# one dependent pass over the partials a layer fewer, the same bits (checked on an H100 too). 0:
-# never. Off until timed on a GPU; a consumer program reads rows x split x 4 KB of partials, so it
-# pays only at small batches.
-DEFER_ROWS = 0
-
 _COUNTER_SLOTS = 1 << 16
 # Per-tile counters of finished splits, per device (as the attention's `_COUNTERS`).
 _TILE_COUNTERS: dict[torch.device, torch.Tensor] = {}
-
-
-class Deferred(NamedTuple):
-    """A linear's output y = x @ w^T + b + residual [M, N] left as its split-K partial sums (float32,
-    [tiles, split, BLOCK_M, block_n], tiles row-tile-major): `linear_deferred` makes it, a LayerNorm
-    linear's `x_in` adds it up."""
-
-    part: torch.Tensor
-    bias: torch.Tensor
-    residual: torch.Tensor
-    split: int
-    block_n: int
-    n_tiles: int
-
-
-def linear_deferred(x: torch.Tensor, layer: torch.nn.Linear, residual: torch.Tensor) -> Deferred:
-    """x @ layer^T + b + residual for x [M, K], left as partial sums (a layer whose block table
-    splits K): see `Deferred`. The residual is read by the kernel that adds the partials, before
-    its wait with PDL (written at least two launches before it)."""
-    assert layer.bias is not None
-    part = linear(x, layer, residual=residual, defer=True)
-    n, k = layer.weight.shape
-    block_n, _, _, _, split, _ = _block_config(n, k, _pdl(x.device))
-    return Deferred(part, layer.bias, residual, split, block_n, triton.cdiv(n, block_n))
-
-
-def _block_config(n: int, k: int, pdl: bool) -> tuple[int, int, int, int, int, int]:
-    """The block table's (BLOCK_N, BLOCK_K, warps, stages, splits, K per split) for a weight [n, k]."""
-    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
-    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
-    return block_n, block_k, warps, stages, triton.cdiv(k, k_split), k_split  # (a short K may split less)
 
 
 def linear(
@@ -404,8 +330,6 @@ def linear(
     residual: torch.Tensor | None = None,
     residual_early: bool = False,
     embed: tuple[torch.nn.Embedding, torch.nn.Embedding, torch.Tensor, torch.Tensor, int] | None = None,
-    x_in: Deferred | None = None,
-    defer: bool = False,
 ) -> torch.Tensor:
     """layer(norm(x)) for x [M, K] (rows contiguous), then GELU (tanh form) or + residual [M, N].
     norm2: a second LayerNorm after norm (layer(norm2(norm(x))), each rounded to the dtype), whose
@@ -413,23 +337,18 @@ def linear(
     written before the last launch on this stream, so that with PDL it is read before waiting.
     embed = (embedding, pos_embedding, codes [M], step [M], max_step): x [M, K] is not read but
     written, row m = embedding(codes[m]) + pos_embedding(min(step[m], max_step)), the input of the
-    linear (the decode step's first: one kernel fewer a step than embedding apart).
-    x_in (with norm): likewise x is written, not read: row m of a deferred linear's output.
-    defer: -> the partial sums instead (see `linear_deferred`, which wraps them)."""
+    linear (the decode step's first: one kernel fewer a step than embedding apart)."""
     w, bias = layer.weight, layer.bias
     assert bias is not None and x.stride(-1) == 1 and w.stride(-1) == 1
     assert embed is None or (norm is not None and norm2 is None)
     assert (norm2 is None) == (norm_out is None) and (norm2 is None or norm is not None)
-    assert x_in is None or (norm is not None and embed is None)
     m, k = x.shape
     n = w.shape[0]
-    # (deferred: nothing is written to the output; the residual stands in for its dtype)
-    out = residual if defer and residual is not None else torch.empty((m, n), dtype=x.dtype, device=x.device)
+    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     pdl = _pdl(x.device)
-    block_n, block_k, warps, stages, split, k_split = _block_config(n, k, pdl)
-    assert not defer or (split > 1 and residual is not None and not gelu and norm is None)
-    # Rows made from partials are used whole: one K tile, as wide as the row.
-    assert x_in is None or (split == 1 and block_k == k == triton.next_power_of_2(k))
+    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
+    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
+    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
     grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
     tiles = grid[0] * grid[1]
     part, counters = out, out  # (unused without a split)
@@ -447,27 +366,23 @@ def linear(
         table, pos_table, codes, step, max_step = embed
         source, pos_emb, norm_out = table.weight, pos_table.weight, x  # x: where the rows go
         assert source.stride() == pos_emb.stride() == x.stride() == (k, 1)  # (one row stride)
-    part_in, b_in, res_in, split_in, bn_in, tiles_in = out, out, out, 0, 1, 0  # (stand-ins)
-    if x_in is not None:
-        part_in, b_in, res_in, split_in, bn_in, tiles_in = x_in
-        assert res_in.shape == x.shape and res_in.stride() == x.stride()
     if norm_out is None:
         norm_out = out  # (a stand-in, never written)
     else:
         assert norm_out.shape == x.shape and norm_out.stride() == x.stride()  # (written at x's strides)
     _linear_kernel[grid](
         source, w, bias, res, ln.weight, ln.bias, ln2.weight, ln2.bias, norm_out, out, part, counters,
-        pos_emb, codes, step, max_step, part_in, b_in, res_in, tiles_in,
+        pos_emb, codes, step, max_step,
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), getattr(ln, "eps", 0.0),
         getattr(ln2, "eps", 0.0), k_split,
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
         IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
         K_ROW=triton.next_power_of_2(k), SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
         EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
-        DEFER=defer, SPLIT_IN=split_in, BN_IN=bn_in, num_warps=warps, num_stages=stages,
+        num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
-    return part if defer else out
+    return out
 
 
 # Positions per attention program, warps. 64: a row of the standard workload (~150 positions) is
@@ -517,29 +432,15 @@ def decode_step(
     x = torch.empty((codes.shape[0], gpt.args.gpt_n_model_channels), dtype=kv.dtype, device=kv.device)
     embed = (gpt.mel_embedding, gpt.mel_pos_embedding, codes, step, max_step)
     qkv = linear(x, blocks[0].attn.c_attn, norm=blocks[0].ln_1, embed=embed)  # also fills x
-    defer = codes.shape[0] <= DEFER_ROWS and _deferrable(gpt, kv.device)
-    carry: Deferred | None = None  # (defer) the last block's output as partial sums, x its rows
     for i, block in enumerate(blocks):
         if i > 0:
-            qkv = linear(x, block.attn.c_attn, norm=block.ln_1, x_in=carry)
+            qkv = linear(x, block.attn.c_attn, norm=block.ln_1)
         x, h = _block_mid(block, x, attend(qkv, kv[i], pos, block.attn.heads))
-        if defer:
-            carry, x = linear_deferred(h, block.mlp.c_proj, x), torch.empty_like(x)
-        else:
-            x = linear(h, block.mlp.c_proj, residual=x, residual_early=True)
+        x = linear(h, block.mlp.c_proj, residual=x, residual_early=True)
     latent = torch.empty_like(x)
     ln_f, final_norm = gpt.transformer.ln_f, gpt.final_norm
-    logits = linear(x, gpt.mel_head, norm=ln_f, norm2=final_norm, norm_out=latent, x_in=carry)
+    logits = linear(x, gpt.mel_head, norm=ln_f, norm2=final_norm, norm_out=latent)
     return latent, logits
-
-
-def _deferrable(gpt: GPT, device: torch.device) -> bool:
-    """Whether the block tables let the MLP's out projection defer its sum (it splits K) and its
-    consumers take whole rows (qkv and the head read K in one tile)."""
-    c, pdl = gpt.args.gpt_n_model_channels, _pdl(device)
-    consumers = (3 * c, gpt.mel_head.weight.shape[0])  # qkv, the head: [n, c] weights
-    whole = all(_block_config(n, c, pdl)[1] == c == triton.next_power_of_2(c) for n in consumers)
-    return _block_config(c, 4 * c, pdl)[4] > 1 and whole
 
 
 def _block_mid(block: Block, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
