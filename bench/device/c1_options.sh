@@ -10,7 +10,7 @@
 # GPU_TESTS=1 runs tests/gpu after the options.
 #
 #   bash bench/device/c1_options.sh "fused_decode.ATTEND_CONFIG=(128,4)"
-#   REFERENCE=1 HTTP=1 bash bench/device/c1_options.sh "runner.STREAM_PRIORITIES=(-1,-2,0)"
+#   REFERENCE=1 HTTP=1 bash bench/device/c1_options.sh "runner.FUSED_PREFILL=False"
 set -uo pipefail
 source bench/device/setup.sh > "$OUT/log" 2>&1 || { cat "$OUT/log"; exit 1; }
 start=$(date +%s)

@@ -254,59 +254,6 @@ def test_vocoder_uploads_go_ahead_of_the_wait_for_the_latents(
     assert events == ["_voc_upload", "wait for decode", "_call", "_voc_upload", "_call"]
 
 
-def test_a_streams_first_and_last_windows_are_urgent_the_others_not(
-    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Urgency picks the vocoder stream's priority on a GPU (runner.STREAM_PRIORITIES): a caller
-    # waits on a stream's first window and its last, not on the ones between.
-    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2))
-    launches: list[tuple[int, bool]] = []
-    real = eng.runner.vocode_launch
-
-    def launch(windows: Any, urgent: bool = True) -> Any:
-        launches.append((len(windows), urgent))
-        return real(windows, urgent)
-
-    monkeypatch.setattr(eng.runner, "vocode_launch", launch)
-    eng.start()
-    try:
-        spec = dict(text=TEXTS[0], max_new_tokens=40, min_new_tokens=40, stream_chunk_size=10)
-        audio, codes = run_all(eng, tiny_tts, [spec])[0]
-    finally:
-        eng.stop()
-    assert len(codes) == 40 and audio.size > 0
-    assert [u for _, u in launches] == [True, False, False, True], launches
-
-
-def test_vocoder_batches_on_two_streams_run_one_after_another(tiny_tts: Any) -> None:
-    # With an urgent and an other vocoder stream, a batch on one waits for the last batch when
-    # that ran on the other (they share the graphs' static buffers); on the same stream, order is
-    # the stream's own.
-    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2))  # not started
-    runner = eng.runner
-    waits: list[tuple[str, str]] = []
-
-    class Stream:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def wait_event(self, event: str) -> None:
-            waits.append((self.name, event))
-
-    urgent, other = Stream("urgent"), Stream("other")
-    runner.voc_streams = (urgent, other)
-    assert runner._voc_stream_for(True) is urgent and waits == []  # nothing launched yet
-    runner._voc_last = (urgent, "urgent batch done")
-    assert runner._voc_stream_for(True) is urgent and waits == []
-    assert runner._voc_stream_for(False) is other and waits == [("other", "urgent batch done")]
-    runner._voc_last = (other, "other batch done")
-    assert runner._voc_stream_for(False) is other and len(waits) == 1
-    assert runner._voc_stream_for(True) is urgent and waits[-1] == ("urgent", "other batch done")
-    runner.voc_streams = (urgent,)  # equal priorities: one stream for both
-    runner._voc_last = (urgent, "urgent batch done")
-    assert runner._voc_stream_for(False) is urgent and len(waits) == 2
-
-
 def test_vocoder_batch_buckets_stop_at_the_slots() -> None:
     # A launch holds at most one window a stream: a bucket past the slots would be captured and
     # never used, and the largest bucket must still hold one window of every stream.

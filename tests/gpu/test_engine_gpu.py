@@ -151,29 +151,6 @@ def test_thousand_requests_with_random_cancels_leak_nothing(any_tts: Any) -> Non
         engine.stop()
 
 
-def test_priority_streams_give_the_same_streams(half_tts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The decode steps on a stream of their own and the vocoder batches on two (urgent: a stream's
-    # first and last windows; the others below the decode steps), against the defaults: the same
-    # codes and audio, alone and together (a batch waits for the last one on the other stream).
-    from xtts_server.engine import runner as runner_module
-
-    specs = [dict(text=t, seed=i, max_new_tokens=70, stream_chunk_size=9) for i, t in enumerate(TEXTS)]
-    results = {}
-    for priorities in [(None, -1, -1), (-1, -2, 0)]:
-        monkeypatch.setattr(runner_module, "STREAM_PRIORITIES", priorities)
-        engine = make_engine(half_tts, slots=8)
-        try:
-            assert len(engine.runner.voc_streams) == (1 if priorities[0] is None else 2)
-            alone = [run_all(engine, half_tts, [spec])[0] for spec in specs]
-            results[priorities] = (alone, run_all(engine, half_tts, specs))
-        finally:
-            engine.stop()
-    (base_alone, base_together), (alone, together) = results.values()
-    for (a_wav, a_codes), (b_wav, b_codes) in zip(base_alone + base_together, alone + together, strict=True):
-        assert a_codes == b_codes
-        np.testing.assert_allclose(a_wav, b_wav, atol=2e-2)  # (cuDNN may time other algorithms)
-
-
 def test_fused_prefill_equals_the_unfused_prefill(any_tts: Any) -> None:
     # On the GPU the MLP's GELU is the GEMM's epilogue (cuBLASLt), which the CPU suite cannot run.
     pytest.importorskip("triton")

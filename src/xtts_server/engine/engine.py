@@ -263,8 +263,7 @@ class Engine:
 
     def _run(self) -> None:
         try:
-            with torch.cuda.stream(self.runner.decode_stream):  # (None: this thread's current stream)
-                self._loop()
+            self._loop()
         except BaseException as e:  # the loop is gone: fail everyone, report dead
             logger.exception("the engine loop failed")
             self.dead = e
@@ -512,9 +511,7 @@ class Engine:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
         once their batch is done and every window in it is settled."""
         try:
-            # A caller waits on a stream's first window (its first audio) and its last (the end).
-            urgent = any(w.before == 0 or w.plan.at_end for w in windows)
-            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows], urgent)
+            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows])
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for w in windows:

@@ -73,14 +73,6 @@ def fused_prefill() -> types.ModuleType:
 FUSED_PREFILL = True
 
 
-# CUDA stream priorities (lower goes first: a multiprocessor that frees up takes the waiting
-# blocks of the highest-priority stream) of (the decode steps, a vocoder batch holding a stream's
-# first or last window, any other vocoder batch). The caller waits on a first window (the first
-# audio) and a last one (the end); the windows between are due a chunk of audio later, and beside
-# the decode steps they slow them. None: the decode steps on the engine thread's current stream
-# (the default stream, the lowest priority). Equal window priorities: one vocoder stream.
-STREAM_PRIORITIES: tuple[int | None, int, int] = (None, -1, -1)
-
 # Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
 # before it is packed again: several batches may be queued).
 VOCODER_UPLOADS = 8
@@ -238,16 +230,8 @@ class Runner:
         # The vocoder: its own stream and graph pool (it runs while decode graphs run), and the
         # event after its last read of the latent history (rows may not change before it).
         side = config.vocoder_stream and device.type == "cuda"
-        decode, urgent, later = STREAM_PRIORITIES
-        # The engine thread decodes on it (`decode_stream`); None: on its current stream.
-        self.decode_stream = (
-            torch.cuda.Stream(device, priority=decode) if side and decode is not None else None
-        )
-        # Vocoder streams: urgent batches on the first, the others on the last (one stream when the
-        # priorities are equal), launched one after another (`_voc_stream_for`).
-        priorities = (urgent,) if later == urgent else (urgent, later)
-        self.voc_streams = tuple(torch.cuda.Stream(device, priority=p) for p in priorities) if side else ()
-        self._voc_last: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None  # the last batch's
+        # High priority: a window's blocks go before a decode step's (the first audio waits on it).
+        self.voc_stream = torch.cuda.Stream(device=device, priority=-1) if side else None
         self.voc_graphs = _Graphs() if config.cuda_graphs else None
         self._history_read: torch.cuda.Event | None = None
         self.buckets = config.buckets or config.cuda_graphs
@@ -453,8 +437,6 @@ class Runner:
                 host[:n].copy_(voices[0] if n == 1 else torch.cat(list(voices)))  # (to the buffer's dtype)
                 dev[:n].copy_(host[:n], non_blocking=pinned)
             else:
-                if self.decode_stream is not None:  # made on the default stream, most likely
-                    torch.cuda.current_stream(self.device).wait_stream(torch.cuda.default_stream(self.device))
                 dev[:n].copy_(voices[0] if n == 1 else torch.cat([v.to(self.device) for v in voices]))
         if pinned:
             self._adm_sent[k] = torch.cuda.Event()
@@ -485,35 +467,21 @@ class Runner:
         return window_frames([plan], self.hist[row_dev, pos_dev]).T[None].to(self.voc_dtype)
 
     @torch.inference_mode()
-    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]], urgent: bool = True) -> VocodeJob:
+    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]]) -> VocodeJob:
         """Queue the decoding of windows, each (plan, its stream's row), reading the latents from
         the row's history (in stream order, before any later row move); the samples come back to
         pinned host memory without the host waiting (see `vocode_collect`). Windows are padded to
         a length bucket and run batched (in graphs when graphed, their frames built inside the
         graph: `vocoder_batch`); a batch holding a window at an utterance's end runs the masked
-        generator, which decodes each row as if cut at its own length (exact at the end).
-        urgent: a caller waits on one of the windows (its first or last), which picks the vocoder
-        stream's priority (`STREAM_PRIORITIES`)."""
+        generator, which decodes each row as if cut at its own length (exact at the end)."""
         job = VocodeJob([None] * len(windows), [], None)
-        if not self.voc_streams:
+        if self.voc_stream is None:
             self._vocode_launch(windows, job, None)
             return job
         decoding = torch.cuda.current_stream(self.device)
-        stream = self._voc_stream_for(urgent)
-        with torch.cuda.stream(stream):
+        with torch.cuda.stream(self.voc_stream):
             self._vocode_launch(windows, job, decoding)
-        assert job.done is not None
-        self._voc_last = (stream, job.done)
         return job
-
-    def _voc_stream_for(self, urgent: bool) -> torch.cuda.Stream:
-        """The vocoder stream of a batch (`STREAM_PRIORITIES`), made to wait for the last batch
-        when that ran on the other one: batches share the graphs' static inputs and outputs, so
-        they run one after another whatever their priority."""
-        stream = self.voc_streams[0 if urgent else -1]
-        if self._voc_last is not None and self._voc_last[0] is not stream:
-            stream.wait_event(self._voc_last[1])
-        return stream
 
     def _vocode_launch(
         self, windows: Sequence[tuple[WindowPlan, int]], job: VocodeJob, writer: torch.cuda.Stream | None
@@ -601,7 +569,7 @@ class Runner:
     def _history_settled(self) -> None:
         """Make the decode stream wait until the vocoder's queued reads of the latent history are
         done, before a row's history is overwritten (a move, a newcomer)."""
-        if self.voc_streams and self._history_read is not None:
+        if self.voc_stream is not None and self._history_read is not None:
             torch.cuda.current_stream(self.device).wait_event(self._history_read)
 
     @torch.inference_mode()
