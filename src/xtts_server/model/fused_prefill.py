@@ -1,13 +1,14 @@
 """The GPT's prefill (whole prompts, nothing cached) in fewer kernels, for the engine on a GPU.
 
-Why: a prompt alone is a few GEMMs the library does well, but the unfused prefill runs about eleven
-kernels a layer (two LayerNorms, four linears, attention, GELU, two residual adds, a copy), each a
-few microseconds at 64-96 rows: ~1.7 ms on an H100, a tenth of the first audio's wait. Here a layer
-is six kernels, still the library's GEMMs and attention:
+Why: a prompt alone is a few GEMMs the library does well, but the unfused prefill runs ten kernels
+a layer (two LayerNorms, four linears, attention, GELU, two residual adds), each a few
+microseconds at 64-96 rows, and its graph took 1.71 ms on an H100 (a tenth of the first audio's
+wait). Here a layer is seven, still the library's GEMMs and attention, and the graph 1.41 ms
+(BENCHMARKS.md, session 14):
 
     qkv = h @ W_attn + b                          (h: LN_1(x), made by the kernel before)
     y   = attention(qkv)                          (causal, q k v read in place from qkv)
-    x, h = x + (y @ W_proj + b), LN_2(...)        (one kernel: the add and the LayerNorm)
+    x, h = x + (y @ W_proj + b), LN_2(...)        (the add and the LayerNorm: one kernel)
     f   = gelu(h @ W_fc + b)                      (GELU in the GEMM's epilogue, cuBLASLt)
     x, h = x + (f @ W_mlp + b), LN_1'(...)        (the next layer's LayerNorm, or ln_f after the last)
 
