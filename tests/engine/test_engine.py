@@ -171,6 +171,24 @@ def test_a_stop_drops_the_windows_queued_past_it(tiny_tts: Any) -> None:
         eng.stop()
 
 
+def test_no_step_is_launched_past_the_last_allowed_code(tiny_tts: Any) -> None:
+    # The prefill chooses the first code and each step one more (with the latent of the code
+    # before it), so n codes take n - 1 steps. The host knows max_new_tokens without reading any
+    # code: the `lookahead` steps it would otherwise queue past the end would only run beside the
+    # stream's last window. (Random tiny weights never choose the stop code.)
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=2))
+    eng.start()
+    try:
+        for n, chunk in ((12, 5), (12, 12), (1, 4)):
+            before = eng.steps
+            audio, codes = run_all(eng, tiny_tts, [dict(text=TEXTS[0], do_sample=False, max_new_tokens=n,
+                                                         stream_chunk_size=chunk)])[0]  # fmt: skip
+            assert len(codes) == n and audio.size > 0
+            assert eng.steps - before == max(n - 1, 1), (n, chunk)  # (the first code is read with a step)
+    finally:
+        eng.stop()
+
+
 def test_admission_is_bounded(tiny_tts: Any) -> None:
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
     for _ in range(3):

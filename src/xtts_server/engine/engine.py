@@ -18,7 +18,8 @@ update, vLLM-style.
 
 Because update lags execute by `lookahead` steps, a stream that stopped is stepped that many times
 more on stale state before it leaves; the runner keeps such rows in bounds and nobody reads their
-output (the windows queued from it are dropped).
+output (the windows queued from it are dropped). A stream's last allowed code (max_new_tokens) is
+known without reading codes: once every row has chosen it, no more steps are launched.
 
 Admission is bounded: rows (slots) plus a waiting queue of fixed length; a full engine refuses at
 once (`EngineFull`). A cancelled request leaves at the next step and its row is reused.
@@ -282,12 +283,12 @@ class Engine:
                 in_flight.append(launched)
             # Read the oldest step once `lookahead` more are queued behind it: the GPU keeps
             # decoding while the host reads codes and queues vocoder windows. With nothing
-            # launched (no rows), read everything.
+            # launched (no rows, or none with a code left to choose), read everything.
             while in_flight and (launched is None or len(in_flight) > self.config.lookahead):
                 self._update(in_flight.popleft())
             if not in_flight:
                 self._collect(wait=True)  # nothing decoding: hand out the vocoder's last audio now
-                if not self.waiting:
+                if not self.waiting and not self.rows:  # (rows left have finished: gone next pass)
                     self._wake.wait(0.5)
                     self._wake.clear()
 
@@ -300,6 +301,10 @@ class Engine:
         self.phase_s["schedule"] += t1 - t0
         self.phase_s["admit"] += t2 - t1
         if not self.rows:
+            return None
+        if not prefilled and all(r.launched >= r.max_new_tokens for r in self.rows):
+            # Every row has chosen all the codes it may (its last window is queued): a step would
+            # only decode past their ends, beside those windows. Read the steps in flight instead.
             return None
         launched = self._execute(prefilled, first)
         t3 = time.perf_counter()
