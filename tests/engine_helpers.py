@@ -50,6 +50,15 @@ def run_all(engine: Any, tts: Any, specs: list[dict[str, Any]]) -> list[tuple[np
     return [collect(q) for q in queues]
 
 
+def assert_close_scaled(got: torch.Tensor, want: torch.Tensor) -> None:
+    """got within the dtype's tolerance of want, relative to want's largest magnitude (at least 1):
+    float32 to rounding, half precision within its precision."""
+    tolerance = 1e-5 if want.dtype == torch.float32 else 4e-3
+    scale = want.float().abs().max().item()
+    err = (got.float() - want.float()).abs().max().item()
+    assert err <= tolerance * max(scale, 1.0), (err, scale)
+
+
 def prefill_matches_the_unfused_prefill(gpt: Any) -> None:
     """Two right-padded prompts of different lengths: hidden states (after ln_f) and every layer's
     keys and values at each prompt's real positions, on the model's device. Its float32 must
@@ -57,13 +66,6 @@ def prefill_matches_the_unfused_prefill(gpt: Any) -> None:
     from xtts_server.model import fused_prefill
 
     dtype, device = gpt.mel_head.weight.dtype, gpt.mel_head.weight.device
-    tolerance = 1e-5 if dtype == torch.float32 else 4e-3
-
-    def close(got: torch.Tensor, want: torch.Tensor) -> None:
-        scale = want.float().abs().max().item()
-        err = (got.float() - want.float()).abs().max().item()
-        assert err <= tolerance * max(scale, 1.0), (err, scale)
-
     torch.manual_seed(3)
     latents = torch.randn(2, gpt.args.cond_latents, gpt.args.gpt_n_model_channels, device=device).to(dtype)
     ids = torch.randint(0, 200, (2, 12), device=device)
@@ -74,6 +76,6 @@ def prefill_matches_the_unfused_prefill(gpt: Any) -> None:
         hidden, qkv = fused_prefill.prefill(gpt, prompts)  # qkv [L, B, P, 3, H, D]
     keys, values = (qkv[:, :, :, j].transpose(2, 3) for j in (1, 2))
     for row, n in enumerate(int(t) + gpt.args.cond_latents + 3 for t in lengths):
-        close(hidden[row, :n], want_hidden[row, :n])
-        close(keys[:, row, :, :n], want_k[:, row, :, :n])
-        close(values[:, row, :, :n], want_v[:, row, :, :n])
+        assert_close_scaled(hidden[row, :n], want_hidden[row, :n])
+        assert_close_scaled(keys[:, row, :, :n], want_k[:, row, :, :n])
+        assert_close_scaled(values[:, row, :, :n], want_v[:, row, :, :n])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call (about a minute an option on an H100 or H200, most of it capturing graphs;
-# tests/gpu about 5 minutes): c = 1 with kernel settings not yet the defaults, each against the defaults in the same
-# lease, after the fused step's GPU test.
+# tests/gpu about 5 minutes): c = 1 with kernel settings not yet the defaults, each against the
+# defaults in the same lease, after the fused step's GPU test.
 # Run from the repository root on the GPU machine with .whl carried; results land in $OUT
 # (c1-defaults.json, c1-1.json, ..., and a log). Each argument is one option: one or more
 # engine_bench `--set` values separated by spaces. With REFERENCE=1 (carry .whl-ref too), the

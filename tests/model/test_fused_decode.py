@@ -179,7 +179,7 @@ def test_engine_with_the_fused_step_equals_the_simple_path(tiny_tts: Any) -> Non
     # key for every attention length), greedy, against the single-stream path: three streams, then
     # one alone.
     engine = Engine(tiny_tts.model, DEVICE, EngineConfig(slots=4, buckets=True, fused_batches=4))
-    assert engine.runner.config.fused_batches == 4
+    assert engine.runner.config.fused_batches == 4 and engine.runner.config.fused_prefill
     engine.start()
     try:
         specs = [dict(text=t, do_sample=False, max_new_tokens=8, stream_chunk_size=4) for t in TEXTS[:3]]

@@ -10,18 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine_helpers import prefill_matches_the_unfused_prefill
+from engine_helpers import assert_close_scaled, prefill_matches_the_unfused_prefill
 from ray_helpers import import_triton
 
 fused_prefill = import_triton("xtts_server.model.fused_prefill")
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype) -> None:
-    scale = want.float().abs().max().item()
-    err = (got.float() - want.float()).abs().max().item()
-    assert err <= (1e-5 if dtype == torch.float32 else 4e-3) * max(scale, 1.0), (err, scale)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
@@ -35,7 +29,7 @@ def test_add_norm_is_the_sum_and_its_layer_norm(dtype: torch.dtype) -> None:
         total, out = fused_prefill.add_norm(x, y, norm)
         want = x + y  # (the unfused add: rounded to the dtype)
         assert torch.equal(total, want)
-        _close(out, F.layer_norm(want, (96,), norm.weight, norm.bias, norm.eps), dtype)
+        assert_close_scaled(out, F.layer_norm(want, (96,), norm.weight, norm.bias, norm.eps))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])

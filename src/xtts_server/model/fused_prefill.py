@@ -85,9 +85,7 @@ def prefill(gpt: GPT, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     b, p, c = emb.shape
     blocks = gpt.blocks
     heads = blocks[0].attn.heads
-    x = emb.reshape(b * p, c)
-    if not x.is_contiguous():
-        x = x.contiguous()
+    x = emb.reshape(b * p, c).contiguous()  # (no copy when it already is)
     h = blocks[0].ln_1(x)
     qkv = x.new_empty((len(blocks), b * p, 3 * c))
     for i, block in enumerate(blocks):
