@@ -91,6 +91,7 @@ def full_model_on_gpu(model_dir: Path, dtype: str) -> Any:
 
 # Modules whose settings `--set` may change, by short name.
 SETTABLE = {
+    "engine": "xtts_server.engine.engine",
     "fused_decode": "xtts_server.model.fused_decode",
     "fused_sampler": "xtts_server.engine.fused_sampler",
     "hifigan": "xtts_server.model.hifigan",

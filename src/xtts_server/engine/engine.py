@@ -49,6 +49,11 @@ logger = logging.getLogger(__name__)
 
 # How long the engine thread sleeps between polls of a vocoder batch and a step (seconds).
 _POLL_S = 50e-6
+# First audio first: while every stream waits for its first audio and has its first vocoder window
+# on the GPU, no decode step is launched beside them (the windows' chains of small kernels then
+# have the GPU to themselves). Later chunks have the first chunk's playback as slack. A benchmark
+# switch until measured (bench/engine_bench.py --set engine.FIRST_AUDIO_ALONE=True).
+FIRST_AUDIO_ALONE = False
 
 
 def _request_error(e: Exception, doing: str) -> XTTSError:
@@ -117,6 +122,7 @@ class EngineRequest:
     vocoder: StreamingVocoder | None = None
     unsettled: list[_Window] = field(default_factory=list)  # its speculative windows, oldest first
     inflight: int = 0  # its windows in vocoder batches not yet handed out
+    heard: bool = False  # some of its audio was handed out
 
     def cancel(self) -> None:
         """Stop at the next step; no more output is delivered."""
@@ -306,6 +312,8 @@ class Engine:
             # Every row has chosen all the codes it may (its last window is queued): a step would
             # only decode past their ends, beside those windows. Read the steps in flight instead.
             return None
+        if FIRST_AUDIO_ALONE and not prefilled and self._first_audio_pending():
+            return None  # the loop reads the steps in flight, then waits for the window
         launched = self._execute(prefilled, first)
         t3 = time.perf_counter()
         self.phase_s["execute"] += t3 - t2
@@ -317,6 +325,12 @@ class Engine:
             self._vocode_launch(windows)
             self.phase_s["vocode"] += time.perf_counter() - t4
         return launched
+
+    def _first_audio_pending(self) -> bool:
+        """Every row waits for its first audio, and its first window is queued: a decode step now
+        would delay no one's first audio, only run beside those windows."""
+        firsts = {id(w.req) for _, ws in self._vocoding for w in ws if w.before == 0 and not w.dropped}
+        return all(not r.heard and id(r) in firsts for r in self.rows)
 
     def _schedule(self) -> None:
         """Free the rows of finished and cancelled streams: the last rows move into the holes."""
@@ -545,6 +559,7 @@ class Engine:
                 req = w.req
                 req.inflight -= 1
                 if not w.dropped and chunk.size and req.vocoder is not None:
+                    req.heard = True
                     self._deliver(req, AudioOut(chunk))
                 if req.finished and req.inflight == 0:
                     self._end(req)
