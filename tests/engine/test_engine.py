@@ -189,6 +189,45 @@ def test_no_step_is_launched_past_the_last_allowed_code(tiny_tts: Any) -> None:
         eng.stop()
 
 
+@pytest.mark.parametrize("alone", [False, True])
+def test_a_first_window_runs_alone_while_no_stream_speaks(
+    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch, alone: bool
+) -> None:
+    # First audio first: once the step completing a stream's first chunk is launched, no step is
+    # launched beside that window until its audio is out. Without it the loop keeps `lookahead`
+    # steps queued ahead (the window is read behind them). The stream is the same either way.
+    from xtts_server.engine import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "FIRST_AUDIO_ALONE", alone)
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=2))
+    steps_at_first_audio: list[int] = []
+    parts: list[np.ndarray] = []
+    done = threading.Event()
+    codes: list[tuple[int, ...]] = []
+
+    def sink(out: Any) -> None:
+        assert out.error is None
+        if out.audio.size and not steps_at_first_audio:
+            steps_at_first_audio.append(eng.steps)
+        parts.append(out.audio)
+        if out.done:
+            codes.append(out.codes)
+            done.set()
+
+    eng.start()
+    try:
+        eng.submit(make(tiny_tts, TEXTS[0], sink, do_sample=False, max_new_tokens=24, stream_chunk_size=8))
+        assert done.wait(120)
+    finally:
+        eng.stop()
+    # The first window needs 8 codes: the prefill's and 7 steps'.
+    assert steps_at_first_audio == [7 if alone else 9]
+    ref = tiny_tts.synthesize(TEXTS[0], "en", tiny_tts.studio_voice(tiny_tts.studio_voices[0]),
+                              do_sample=False, max_new_tokens=24)  # fmt: skip
+    assert list(codes[0]) == ref.codes[0]
+    np.testing.assert_allclose(np.concatenate(parts), ref.audio, atol=1e-5)
+
+
 def test_admission_is_bounded(tiny_tts: Any) -> None:
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
     for _ in range(3):
