@@ -21,6 +21,7 @@ State is garbage (timing only). Times are CUDA-event spans, medians of --repeats
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 from pathlib import Path
@@ -104,12 +105,21 @@ def main() -> None:
     if not (args.model_dir / "model.pth").is_file():
         make_test_model(args.model_dir, "full", seed=0)
     tts = XTTS.load(args.model_dir, device="cuda", dtype=torch.float16)
-    engine = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=16))
-    engine.start()  # captures the graphs; its loop idles (no request is submitted)
-    runner = engine.runner
-    assert runner.voc_stream is not None and runner.voc_graphs is not None
+    # The engine's runner, with only the two graphs measured here captured (seconds, not the
+    # start-up's minute and a half); its loop is never started.
+    runner = Engine(tts.model, torch.device("cuda"), EngineConfig(slots=16)).runner
+    assert runner.graphs is not None and runner.voc_stream is not None and runner.voc_graphs is not None
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.backends.cudnn.benchmark = True  # (as `Runner.capture`: cuDNN times the vocoder's shapes)
+    gc.disable()
     # Valid index arrays for the window's graph to read: padding windows on the scratch row.
     runner._voc_upload(runner.voc_layouts[(1, args.frames)], [], [])
+    runner.voc_graphs.capture(("vocoder", 1, args.frames), runner._vocoder_fn(1, args.frames))
+    attend = runner.config.attend_buckets[-1]  # (the fused step's one graph)
+    runner.graphs.capture(("decode", 1, attend), runner._decode_fn(1, attend))
+    gc.enable()
+    runner.reset()
     streams: dict[str, torch.cuda.Stream | None] = {"alone": None}
     streams["vocoder stream (priority -1)"] = runner.voc_stream
     notes = {}
@@ -132,7 +142,6 @@ def main() -> None:
                     window_alone(runner, voc, args.frames) for _ in range(args.repeats)
                 )
             rows.append(row)
-    engine.stop()
     alone = rows[0]["steps_ms"]
     for row in rows[1:]:
         row["cost_to_steps_ms"] = row["steps_ms"] - alone
