@@ -31,27 +31,6 @@ import torch
 from workload import apply_settings
 
 
-def green_stream(sms: int) -> tuple[torch.cuda.Stream | None, str]:
-    """A stream whose kernels run on `sms` multiprocessors, or (None, why not)."""
-    try:
-        from torch.cuda.green_contexts import GreenContext
-    except ImportError as e:
-        return None, f"no torch.cuda.green_contexts: {e}"
-    try:
-        ctx = GreenContext.create(num_sms=sms)
-        if hasattr(ctx, "Stream"):  # torch >= 2.12
-            return ctx.Stream(), "GreenContext.Stream()"
-        # Older API: streams created while the green context is current belong to it.
-        ctx.set_context()
-        try:
-            stream = torch.cuda.Stream()
-        finally:
-            ctx.pop_context()
-        return stream, "set_context(); torch.cuda.Stream()"
-    except Exception as e:  # (reported, not fatal: the other variants still run)
-        return None, f"{type(e).__name__}: {e}"
-
-
 def span(start: torch.cuda.Event, end: torch.cuda.Event) -> float:
     return float(start.elapsed_time(end))
 
@@ -100,6 +79,7 @@ def main() -> None:
     settings = apply_settings(args.set)
     from xtts_server import XTTS
     from xtts_server.engine import Engine, EngineConfig
+    from xtts_server.engine.green_context import green_stream
     from xtts_server.random_model import make_test_model
 
     if not (args.model_dir / "model.pth").is_file():
@@ -124,7 +104,7 @@ def main() -> None:
     streams["vocoder stream (priority -1)"] = runner.voc_stream
     notes = {}
     for n in (int(x) for x in args.sms.split(",") if x):
-        stream, how = green_stream(n)
+        stream, how = green_stream(n, torch.device("cuda"))
         notes[f"green context, {n} SMs"] = how
         if stream is not None:
             streams[f"green context, {n} SMs"] = stream

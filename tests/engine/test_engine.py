@@ -228,6 +228,28 @@ def test_a_first_window_runs_alone_while_no_stream_speaks(
     np.testing.assert_allclose(np.concatenate(parts), ref.audio, atol=1e-5)
 
 
+def test_the_runner_is_told_which_vocoder_batches_hold_a_first_window(
+    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stream's first window carries its first audio: with `runner.LATER_WINDOW_SMS` only the
+    # other batches may run on the confined stream.
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2))
+    flags: list[bool] = []
+    launch = eng.runner.vocode_launch
+
+    def record(windows: Any, first: bool = True) -> Any:
+        flags.append(first)
+        return launch(windows, first=first)
+
+    monkeypatch.setattr(eng.runner, "vocode_launch", record)
+    eng.start()
+    try:
+        run_all(eng, tiny_tts, [dict(text=TEXTS[0], do_sample=False, max_new_tokens=24, stream_chunk_size=8)])
+    finally:
+        eng.stop()
+    assert flags == [True, False, False]  # codes 1-8, 9-16, then the end
+
+
 def test_admission_is_bounded(tiny_tts: Any) -> None:
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, max_waiting=1))  # not started
     for _ in range(3):

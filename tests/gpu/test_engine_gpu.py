@@ -155,3 +155,33 @@ def test_fused_prefill_equals_the_unfused_prefill(any_tts: Any) -> None:
     # On the GPU the MLP's GELU is the GEMM's epilogue (cuBLASLt), which the CPU suite cannot run.
     pytest.importorskip("triton")
     prefill_matches_the_unfused_prefill(any_tts.model.gpt)
+
+
+def test_later_windows_on_a_green_context_give_the_same_streams(
+    half_tts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # runner.LATER_WINDOW_SMS: a stream's later windows run on a stream of 16 multiprocessors,
+    # serialised with the first windows' stream (they share the graphs' memory pool).
+    from xtts_server.engine import runner as runner_module
+    from xtts_server.engine.green_context import green_stream
+
+    probe, how = green_stream(16, torch.device("cuda"))
+    if probe is None:
+        pytest.skip(f"no green contexts here: {how}")
+    specs = [dict(text=t, seed=i, max_new_tokens=70, stream_chunk_size=9) for i, t in enumerate(TEXTS)]
+    engine = make_engine(half_tts, slots=8)
+    try:
+        plain = run_all(engine, half_tts, specs)
+    finally:
+        engine.stop()
+    monkeypatch.setattr(runner_module, "LATER_WINDOW_SMS", 16)
+    engine = make_engine(half_tts, slots=8)
+    try:
+        assert engine.runner.voc_later is not None
+        confined = run_all(engine, half_tts, specs)
+    finally:
+        engine.stop()
+    for (p_wav, p_codes), (c_wav, c_codes) in zip(plain, confined, strict=True):
+        assert p_codes == c_codes
+        # (each engine captures its own graphs: cuDNN may time other algorithms)
+        np.testing.assert_allclose(p_wav, c_wav, atol=2e-2)

@@ -530,7 +530,8 @@ class Engine:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
         once their batch is done and every window in it is settled."""
         try:
-            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows])
+            first = any(w.before == 0 for w in windows)  # a stream's first audio waits on it
+            job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows], first=first)
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
             for w in windows:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from xtts_server.engine.green_context import green_stream
 from xtts_server.engine.sampler import RowParams, choose_codes
 from xtts_server.engine.vocoder_batch import WindowBatch, level_caps
 from xtts_server.inference.vocoder_stream import WindowPlan, to_device_all, window_frames
@@ -73,6 +74,12 @@ def fused_prefill() -> types.ModuleType:
 FUSED_PREFILL = True
 
 
+# Later vocoder windows (not a stream's first, which the first audio waits for) on a CUDA green
+# context of this many multiprocessors; 0: every window on the whole GPU. A window queued beside
+# the decode steps seems to slow them by most of its own length (BENCHMARKS.md, session 15); on a
+# few multiprocessors it would leave the rest to them, and a later window has a whole chunk of
+# playback as slack. A benchmark switch until timed.
+LATER_WINDOW_SMS = 0
 # Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
 # before it is packed again: several batches may be queued).
 VOCODER_UPLOADS = 8
@@ -233,6 +240,13 @@ class Runner:
         side = config.vocoder_stream and device.type == "cuda"
         # High priority: a window's blocks go before a decode step's (the first audio waits on it).
         self.voc_stream = torch.cuda.Stream(device=device, priority=-1) if side else None
+        self.voc_later: torch.cuda.Stream | None = None  # later windows, confined (LATER_WINDOW_SMS)
+        if side and LATER_WINDOW_SMS > 0:
+            self.voc_later, how = green_stream(LATER_WINDOW_SMS, device)
+            logger.info("later vocoder windows on %d multiprocessors: %s", LATER_WINDOW_SMS, how)
+        # The last vocoder batch's stream and end: the two vocoder streams share the graphs' memory
+        # pool and the static inputs, so a batch on one first waits for the other's last.
+        self._voc_last: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None
         self.voc_graphs = _Graphs() if config.cuda_graphs else None
         self._history_read: torch.cuda.Event | None = None
         self.buckets = config.buckets or config.cuda_graphs
@@ -468,20 +482,27 @@ class Runner:
         return window_frames([plan], self.hist[row_dev, pos_dev]).T[None].to(self.voc_dtype)
 
     @torch.inference_mode()
-    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]]) -> VocodeJob:
+    def vocode_launch(self, windows: Sequence[tuple[WindowPlan, int]], first: bool = True) -> VocodeJob:
         """Queue the decoding of windows, each (plan, its stream's row), reading the latents from
         the row's history (in stream order, before any later row move); the samples come back to
         pinned host memory without the host waiting (see `vocode_collect`). Windows are padded to
         a length bucket and run batched (in graphs when graphed, their frames built inside the
         graph: `vocoder_batch`); a batch holding a window at an utterance's end runs the masked
-        generator, which decodes each row as if cut at its own length (exact at the end)."""
+        generator, which decodes each row as if cut at its own length (exact at the end).
+        first: the batch holds a stream's first window (else, with LATER_WINDOW_SMS, it may run on
+        the confined stream)."""
         job = VocodeJob([None] * len(windows), [], None)
         if self.voc_stream is None:
             self._vocode_launch(windows, job, None)
             return job
+        stream = self.voc_stream if first or self.voc_later is None else self.voc_later
         decoding = torch.cuda.current_stream(self.device)
-        with torch.cuda.stream(self.voc_stream):
+        with torch.cuda.stream(stream):
+            if self._voc_last is not None and self._voc_last[0] is not stream:
+                stream.wait_event(self._voc_last[1])  # (before the uploads into the static inputs)
             self._vocode_launch(windows, job, decoding)
+        if job.done is not None:
+            self._voc_last = (stream, job.done)
         return job
 
     def _vocode_launch(
