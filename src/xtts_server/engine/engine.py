@@ -122,7 +122,6 @@ class EngineRequest:
     vocoder: StreamingVocoder | None = None
     unsettled: list[_Window] = field(default_factory=list)  # its speculative windows, oldest first
     inflight: int = 0  # its windows in vocoder batches not yet handed out
-    heard: bool = False  # some of its audio was handed out
 
     def cancel(self) -> None:
         """Stop at the next step; no more output is delivered."""
@@ -141,6 +140,12 @@ class _Window:
     before: int  # the vocoder's finished frames before it was planned
     settled: bool  # its codes were read: it stands or is dropped
     dropped: bool = False
+
+    @property
+    def first(self) -> bool:
+        """The stream's first window: its first audio waits on it (frames before it are settled
+        and handed out, so a stream that has heard anything has none in flight)."""
+        return self.before == 0
 
 
 @dataclass
@@ -329,8 +334,8 @@ class Engine:
     def _first_audio_pending(self) -> bool:
         """Every row waits for its first audio, and its first window is queued: a decode step now
         would delay no one's first audio, only run beside those windows."""
-        firsts = {id(w.req) for _, ws in self._vocoding for w in ws if w.before == 0 and not w.dropped}
-        return all(not r.heard and id(r) in firsts for r in self.rows)
+        firsts = {id(w.req) for _, ws in self._vocoding for w in ws if w.first and not w.dropped}
+        return all(id(r) in firsts for r in self.rows)
 
     def _schedule(self) -> None:
         """Free the rows of finished and cancelled streams: the last rows move into the holes."""
@@ -530,7 +535,7 @@ class Engine:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
         once their batch is done and every window in it is settled."""
         try:
-            first = any(w.before == 0 for w in windows)  # a stream's first audio waits on it
+            first = any(w.first for w in windows)
             job = self.runner.vocode_launch([(w.plan, w.req.row) for w in windows], first=first)
         except Exception as e:
             logger.exception("vocoder batch of %d windows failed", len(windows))
@@ -560,7 +565,6 @@ class Engine:
                 req = w.req
                 req.inflight -= 1
                 if not w.dropped and chunk.size and req.vocoder is not None:
-                    req.heard = True
                     self._deliver(req, AudioOut(chunk))
                 if req.finished and req.inflight == 0:
                     self._end(req)

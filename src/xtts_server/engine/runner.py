@@ -501,8 +501,8 @@ class Runner:
             if self._voc_last is not None and self._voc_last[0] is not stream:
                 stream.wait_event(self._voc_last[1])  # (before the uploads into the static inputs)
             self._vocode_launch(windows, job, decoding)
-        if job.done is not None:
-            self._voc_last = (stream, job.done)
+        assert job.done is not None  # (a vocoder stream: on a GPU, pinned)
+        self._voc_last = (stream, job.done)
         return job
 
     def _vocode_launch(
