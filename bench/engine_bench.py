@@ -170,6 +170,89 @@ def vocoder_times(engine: Any) -> list[dict[str, float]]:
     return out
 
 
+def request_path(engine: Any, tts: Any, voice: Any, runs: int) -> dict[str, Any]:
+    """Where a c = 1 request's time goes, without the profiler (which slows the host): timing
+    events on the decode stream around the prefill and after every decode step, and on the
+    vocoder stream around every window batch, against the host clock at the submit. Medians over
+    `runs` requests, in ms:
+    - host_before_prefill: submit to the prefill's call (engine thread wake-up, scheduling);
+    - prefill: on the GPU, with its uploads; steps_to_first_window: from its end to the end of the
+      step that completes the first window; first_window_wait: from there to that window's start
+      (0 unless the vocoder stream was busy); first_window: its graph;
+    - ttfa_rest: TTFA less all of the above (the prefill's launch, the hand-out of the audio);
+    - step_in_stream: the mean step from the prefill's end to the last step's end, windows beside
+      them included (compare with the graph replay alone: what the windows cost the steps);
+    - last_window_after_steps: from the last step's end to the last window's end;
+    - total_rest: the total less host_before_prefill and the GPU span from the prefill's start to
+      the last window's end."""
+    E, R = type(engine), type(engine.runner)
+    submit, prefill, decode, call = E.submit, R.prefill, R.decode, R._call
+    marks: dict[str, Any] = {}
+
+    def event() -> torch.cuda.Event:
+        e = torch.cuda.Event(enable_timing=True)
+        e.record()  # on the current stream
+        return e
+
+    def on_submit(self: Any, *a: Any, **kw: Any) -> Any:
+        marks.setdefault("submit", time.perf_counter())
+        return submit(self, *a, **kw)
+
+    def on_prefill(self: Any, *a: Any, **kw: Any) -> Any:
+        first = "prefill" not in marks
+        if first:
+            marks["prefill"] = time.perf_counter()
+            marks["prefill_start"] = event()  # the decode stream is idle at c = 1: starts at once
+        out = prefill(self, *a, **kw)
+        if first:
+            marks["prefill_end"] = event()
+        return out
+
+    def on_decode(self: Any, *a: Any, **kw: Any) -> Any:
+        out = decode(self, *a, **kw)
+        marks.setdefault("steps", []).append(event())
+        return out
+
+    def on_call(self: Any, key: tuple[Any, ...], *a: Any, **kw: Any) -> Any:
+        if not str(key[0]).startswith("vocoder"):
+            return call(self, key, *a, **kw)
+        start = event()  # (on the vocoder's stream, after its wait for the steps)
+        out = call(self, key, *a, **kw)
+        marks.setdefault("windows", []).append((len(marks.get("steps", [])), start, event()))
+        return out
+
+    rows: list[dict[str, float]] = []
+    E.submit, R.prefill, R.decode, R._call = on_submit, on_prefill, on_decode, on_call
+    try:
+        for i in range(runs):
+            marks.clear()
+            r = run_batch(engine, tts, voice, 1, seed=40 + i)
+            torch.cuda.synchronize()
+            steps, windows = marks["steps"], marks["windows"]
+            begin, prefilled = marks["prefill_start"], marks["prefill_end"]
+            after, w_start, w_end = windows[0]  # the first window, queued after `after` steps
+            before = (marks["prefill"] - marks["submit"]) * 1e3
+            row = {
+                "ttfa": r["ttfa_ms_p50"],
+                "total": r["total_ms_p50"],
+                "host_before_prefill": before,
+                "prefill": begin.elapsed_time(prefilled),
+                "steps_to_first_window": prefilled.elapsed_time(steps[after - 1]),
+                "first_window_wait": steps[after - 1].elapsed_time(w_start),
+                "first_window": w_start.elapsed_time(w_end),
+                "ttfa_rest": r["ttfa_ms_p50"] - before - begin.elapsed_time(w_end),
+                "steps": len(steps),
+                "step_in_stream": prefilled.elapsed_time(steps[-1]) / len(steps),
+                "windows": len(windows),
+                "last_window_after_steps": steps[-1].elapsed_time(windows[-1][2]),
+                "total_rest": r["total_ms_p50"] - before - begin.elapsed_time(windows[-1][2]),
+            }
+            rows.append(row)
+    finally:
+        E.submit, R.prefill, R.decode, R._call = submit, prefill, decode, call
+    return {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full-seed0"))
@@ -178,6 +261,8 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
+    parser.add_argument("--path-runs", type=int, default=0,
+                        help="c = 1 requests split by timing events (request_path)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
@@ -234,6 +319,12 @@ def main() -> None:
     report["c1"]["ttfa_ms_max"] = max(r["ttfa_ms_p50"] for r in singles)
     report["c1"]["phase_ms"] = singles[-1]["phase_ms"]
     print(json.dumps({"c1": report["c1"]}), flush=True)
+    if args.path_runs:
+        try:  # (a failure here must not cost the load runs)
+            report["c1_path_ms"] = request_path(engine, tts, voice, args.path_runs)
+        except Exception as e:
+            report["c1_path_ms"] = {"error": repr(e)}
+        print(json.dumps({"c1_path_ms": report["c1_path_ms"]}), flush=True)
     report["load"] = []
     for c in (int(x) for x in args.concurrency.split(",")):
         if c > engine.capacity:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from engine_bench import run_batch
+from engine_bench import request_path, run_batch
 from workload import STUDIO_VOICE, apply_settings, full_model_on_gpu
 
 
@@ -92,52 +92,6 @@ def timeline(prof: Any) -> dict[str, Any]:
     }
 
 
-def first_audio_path(engine: Any, tts: Any, voice: Any, runs: int) -> dict[str, Any]:
-    """c = 1 without the profiler (which slows the host): each request's TTFA split into the host's
-    time from submit to the prefill's call, the GPU's span from the prefill's start to the first
-    window's end (timing events on the decode and vocoder streams), and the rest (the prefill
-    graph's launch, the hand-out of the audio after the window). Medians over `runs`, in ms."""
-    E, R = type(engine), type(engine.runner)
-    submit, prefill, launch = E.submit, R.prefill, R._vocode_launch
-    marks: dict[str, Any] = {}
-
-    def event() -> torch.cuda.Event:
-        e = torch.cuda.Event(enable_timing=True)
-        e.record()  # on the current stream
-        return e
-
-    def on_submit(self: Any, *a: Any, **kw: Any) -> Any:
-        marks.setdefault("submit", time.perf_counter())
-        return submit(self, *a, **kw)
-
-    def on_prefill(self: Any, *a: Any, **kw: Any) -> Any:
-        if "prefill" not in marks:
-            marks["prefill"] = time.perf_counter()
-            marks["prefill_event"] = event()  # the decode stream is idle at c = 1: starts at once
-        return prefill(self, *a, **kw)
-
-    def on_launch(self: Any, *a: Any, **kw: Any) -> Any:
-        out = launch(self, *a, **kw)
-        if "window_event" not in marks:
-            marks["window_event"] = event()  # (inside the vocoder stream's context)
-        return out
-
-    rows: list[dict[str, float]] = []
-    E.submit, R.prefill, R._vocode_launch = on_submit, on_prefill, on_launch
-    try:
-        for i in range(runs):
-            marks.clear()
-            ttfa = run_batch(engine, tts, voice, 1, seed=40 + i)["ttfa_ms_p50"]
-            torch.cuda.synchronize()
-            before = (marks["prefill"] - marks["submit"]) * 1e3
-            gpu = marks["prefill_event"].elapsed_time(marks["window_event"])
-            rows.append({"ttfa": ttfa, "host_before_prefill": before, "gpu_prefill_to_window_end": gpu,
-                         "rest": ttfa - before - gpu})  # fmt: skip
-    finally:
-        E.submit, R.prefill, R._vocode_launch = submit, prefill, launch
-    return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full"))
@@ -191,7 +145,7 @@ def main() -> None:
     }
     print(json.dumps(report), flush=True)
     try:  # (not yet run on a GPU: a failure here must not cost the rest of the profile)
-        report["first_audio_path_ms"] = first_audio_path(engine, tts, voice, 5)
+        report["first_audio_path_ms"] = request_path(engine, tts, voice, 5)
     except Exception as e:
         report["first_audio_path_ms"] = {"error": repr(e)}
     print(json.dumps(report["first_audio_path_ms"]), flush=True)

@@ -19,7 +19,7 @@ run() {  # name, then engine_bench arguments
   local name=$1
   shift
   stamp "engine_bench $name $*"
-  timeout 160 python3 bench/engine_bench.py --model-dir /tmp/full --slots 16 --concurrency 1 --runs 10 \
+  timeout 160 python3 bench/engine_bench.py --model-dir /tmp/full --slots 16 --concurrency 1 --runs 10 --path-runs 5 \
     --out "$OUT/c1-$name.json" "$@" 2>&1 | grep -v '^{"device' | tail -n 5 | tee -a "$OUT/log"
 }
 if [ "${PDL_TEST:-1}" = 1 ]; then
