@@ -12,6 +12,7 @@ step (graph replay) per batch bucket, and reports GPU memory.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import statistics
 import threading
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from workload import CHUNK, LANGUAGE, SAMPLE_RATE, STUDIO_VOICE, TEXT, TOKENS, apply_settings
+from workload import CHUNK, LANGUAGE, SAMPLE_RATE, SETTABLE, STUDIO_VOICE, TEXT, TOKENS, apply_settings
 
 
 def pct(values: list[float], q: float) -> float:
@@ -253,6 +254,68 @@ def request_path(engine: Any, tts: Any, voice: Any, runs: int) -> dict[str, Any]
     return {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]}
 
 
+def runtime_variants(
+    engine: Any, tts: Any, voice: Any, variants: list[str], rounds: int, path_runs: int
+) -> list[dict[str, Any]]:
+    """c = 1 under settings the running engine reads as it goes, on one engine (no capture per
+    variant): each variant is `--set`-style pairs separated by spaces, "" the defaults. Rounds
+    interleave the variants (one request each), so that slow drift of the machine spreads over
+    all of them. `runner.LATER_WINDOW_SMS` takes effect here by giving the runner its green
+    stream (the runner makes it only at start-up); other names must be read by the engine as it
+    runs (`engine.FIRST_AUDIO_ALONE`). Then `path_runs` requests of each, split (request_path)."""
+    from xtts_server.engine import runner as runner_mod
+    from xtts_server.engine.green_context import green_stream
+
+    runner = engine.runner
+    first_stream = runner.voc_later
+    streams: dict[int, Any] = {}
+
+    def apply(variant: str) -> None:
+        pairs = variant.split()
+        for name, value in defaults.items():  # back to the defaults first
+            module, _, attr = name.partition(".")
+            setattr(importlib.import_module(SETTABLE[module]), attr, value)
+        apply_settings(pairs)
+        sms = runner_mod.LATER_WINDOW_SMS
+        if sms and sms not in streams:
+            streams[sms], how = green_stream(sms, torch.device("cuda"))
+            print(json.dumps({"green_stream": sms, "how": how}), flush=True)
+        runner.voc_later = streams.get(sms) if sms else first_stream
+
+    names = {pair.partition("=")[0] for v in variants for pair in v.split()}
+    defaults = {}
+    for name in names:
+        module, _, attr = name.partition(".")
+        defaults[name] = getattr(importlib.import_module(SETTABLE[module]), attr)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    try:
+        for i in range(rounds):
+            for v in variants:
+                apply(v)
+                runs[v].append(run_batch(engine, tts, voice, 1, seed=100 + i))
+        out = []
+        for v in variants:
+            rs = runs[v]
+            row: dict[str, Any] = {"variant": v or "defaults", "runs": len(rs)}
+            for key in ("ttfa_ms_p50", "total_ms_p50"):
+                values = [r[key] for r in rs]
+                row[key] = statistics.median(values)
+                row[key.replace("p50", "min")] = min(values)
+                row[key.replace("p50", "max")] = max(values)
+            row["decode_steps"] = statistics.median(r["decode_steps"] for r in rs)
+            if path_runs:
+                apply(v)
+                try:
+                    row["path_ms"] = request_path(engine, tts, voice, path_runs)
+                except Exception as e:
+                    row["path_ms"] = {"error": repr(e)}
+            out.append(row)
+            print(json.dumps(row), flush=True)
+        return out
+    finally:
+        apply("")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-dir", type=Path, default=Path("/tmp/full-seed0"))
@@ -263,6 +326,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="repeats at c=1")
     parser.add_argument("--path-runs", type=int, default=0,
                         help="c = 1 requests split by timing events (request_path)")  # fmt: skip
+    parser.add_argument("--variants", action="append", default=[], metavar="'MODULE.NAME=VALUE ...'",
+                        help="c = 1 under settings read as it runs (runtime_variants)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
                         help="a kernel setting (workload.apply_settings), repeatable")  # fmt: skip
@@ -325,6 +390,10 @@ def main() -> None:
         except Exception as e:
             report["c1_path_ms"] = {"error": repr(e)}
         print(json.dumps({"c1_path_ms": report["c1_path_ms"]}), flush=True)
+    if args.variants:
+        report["c1_variants"] = runtime_variants(
+            engine, tts, voice, ["", *args.variants], args.runs, args.path_runs
+        )
     report["load"] = []
     for c in (int(x) for x in args.concurrency.split(",")):
         if c > engine.capacity:
