@@ -189,21 +189,38 @@ def test_no_step_is_launched_past_the_last_allowed_code(tiny_tts: Any) -> None:
         eng.stop()
 
 
-@pytest.mark.parametrize("alone", [False, True])
+@pytest.mark.parametrize("mode", ["off", "held", "queued"])
 def test_a_first_window_runs_alone_while_no_stream_speaks(
-    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch, alone: bool
+    tiny_tts: Any, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    # First audio first: once the step completing a stream's first chunk is launched, no step is
-    # launched beside that window until its audio is out. Without it the loop keeps `lookahead`
-    # steps queued ahead (the window is read behind them). The stream is the same either way.
+    # First audio first: no decode step runs beside a stream's first window until its audio is
+    # out. Held: the host launches none (the first audio comes after chunk - 1 steps). Queued:
+    # the host launches the next steps as usual (`lookahead` more before the window is read), each
+    # behind the window's vocoder batch on the GPU (`Runner.decode_after`). Off: none of that. The
+    # stream is the same in every mode.
     from xtts_server.engine import engine as engine_module
 
-    monkeypatch.setattr(engine_module, "FIRST_AUDIO_ALONE", alone)
+    monkeypatch.setattr(engine_module, "FIRST_AUDIO_ALONE", mode != "off")
+    monkeypatch.setattr(engine_module, "FIRST_AUDIO_QUEUED", mode == "queued")
     eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2, lookahead=2))
     steps_at_first_audio: list[int] = []
     parts: list[np.ndarray] = []
     done = threading.Event()
     codes: list[tuple[int, ...]] = []
+    jobs: list[Any] = []  # vocoder batches, in launch order
+    behind: list[tuple[int, Any]] = []  # (steps launched before, the batch) of each decode_after
+    launch, after = eng.runner.vocode_launch, eng.runner.decode_after
+
+    def record_launch(windows: Any, first: bool = True) -> Any:
+        jobs.append(launch(windows, first=first))
+        return jobs[-1]
+
+    def record_after(job: Any) -> None:
+        behind.append((eng.steps, job))
+        after(job)
+
+    monkeypatch.setattr(eng.runner, "vocode_launch", record_launch)
+    monkeypatch.setattr(eng.runner, "decode_after", record_after)
 
     def sink(out: Any) -> None:
         assert out.error is None
@@ -221,7 +238,9 @@ def test_a_first_window_runs_alone_while_no_stream_speaks(
     finally:
         eng.stop()
     # The first window needs 8 codes: the prefill's and 7 steps'.
-    assert steps_at_first_audio == [7 if alone else 9]
+    assert steps_at_first_audio == [7 if mode == "held" else 9]
+    # Queued: steps 8 and 9, launched before the window's codes were read, wait for its batch.
+    assert behind == ([(7, jobs[0]), (8, jobs[0])] if mode == "queued" else [])
     ref = tiny_tts.synthesize(TEXTS[0], "en", tiny_tts.studio_voice(tiny_tts.studio_voices[0]),
                               do_sample=False, max_new_tokens=24)  # fmt: skip
     assert list(codes[0]) == ref.codes[0]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import queue
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine_helpers import TEXTS, make, prefill_matches_the_unfused_prefill, run_all
+from engine_helpers import TEXTS, collect, make, prefill_matches_the_unfused_prefill, run_all
 from xtts_server.errors import EngineFull
 
 pytestmark = pytest.mark.gpu
@@ -185,3 +187,33 @@ def test_later_windows_on_a_green_context_give_the_same_streams(
         assert p_codes == c_codes
         # (each engine captures its own graphs: cuDNN may time other algorithms)
         np.testing.assert_allclose(p_wav, c_wav, atol=2e-2)
+
+
+@pytest.mark.parametrize("queued", [True, False])
+def test_first_windows_alone_give_the_same_streams(
+    half_tts: Any, monkeypatch: pytest.MonkeyPatch, queued: bool
+) -> None:
+    # engine.FIRST_AUDIO_ALONE: no decode step runs beside the first windows, the next steps
+    # queued behind their vocoder batch on the GPU (queued) or held by the host. Streams started
+    # together (the same batches as without it, on the same engine and graphs: the same bits),
+    # then one joining streams that already speak (nothing is held for it; other batches, so
+    # the vocoder's output within half precision).
+    from xtts_server.engine import engine as engine_module
+
+    specs = [dict(text=t, seed=i, max_new_tokens=60, stream_chunk_size=9) for i, t in enumerate(TEXTS)]
+    engine = make_engine(half_tts, slots=8)
+    try:
+        plain = run_all(engine, half_tts, specs)
+        monkeypatch.setattr(engine_module, "FIRST_AUDIO_ALONE", True)
+        monkeypatch.setattr(engine_module, "FIRST_AUDIO_QUEUED", queued)
+        alone = run_all(engine, half_tts, specs)
+        early: queue.Queue[Any] = queue.Queue()
+        engine.submit(make(half_tts, sink=early.put, **specs[0]))
+        time.sleep(0.01)  # (most likely speaking by then: a tiny model decodes 60 codes in ~30 ms)
+        late = [collect(early), *run_all(engine, half_tts, specs[1:])]
+    finally:
+        engine.stop()
+    for (p_wav, p_codes), (a_wav, a_codes), (l_wav, l_codes) in zip(plain, alone, late, strict=True):
+        assert p_codes == a_codes == l_codes
+        np.testing.assert_array_equal(p_wav, a_wav)
+        np.testing.assert_allclose(p_wav, l_wav, atol=2e-2)

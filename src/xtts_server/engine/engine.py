@@ -50,10 +50,14 @@ logger = logging.getLogger(__name__)
 # How long the engine thread sleeps between polls of a vocoder batch and a step (seconds).
 _POLL_S = 50e-6
 # First audio first: while every stream waits for its first audio and has its first vocoder window
-# on the GPU, no decode step is launched beside them (the windows' chains of small kernels then
-# have the GPU to themselves). Later chunks have the first chunk's playback as slack. A benchmark
-# switch until measured (bench/engine_bench.py --set engine.FIRST_AUDIO_ALONE=True).
+# on the GPU, no decode step runs beside them (the windows' chains of small kernels then have the
+# GPU to themselves). Later chunks have the first chunk's playback as slack. A benchmark switch
+# until measured (bench/engine_bench.py --variants engine.FIRST_AUDIO_ALONE=True).
 FIRST_AUDIO_ALONE = False
+# How: True, the next steps are queued behind those windows on the GPU (the decode stream waits
+# for their batch), so they start the moment the windows end; False, the host launches no step
+# until the audio is out (measured in session 15: the GPU then idles while the host hands it out).
+FIRST_AUDIO_QUEUED = True
 
 
 def _request_error(e: Exception, doing: str) -> XTTSError:
@@ -157,6 +161,7 @@ class _Launched:
     event: torch.cuda.Event | None
     prefilled: list[EngineRequest]  # newcomers whose first code (from the prefill) rides along
     first_codes: torch.Tensor | None
+    behind: VocodeJob | None = None  # the vocoder batch it was queued behind on the GPU
 
 
 def default_fused_batches(model: XTTSModel, device: torch.device) -> int:
@@ -317,9 +322,10 @@ class Engine:
             # Every row has chosen all the codes it may (its last window is queued): a step would
             # only decode past their ends, beside those windows. Read the steps in flight instead.
             return None
-        if FIRST_AUDIO_ALONE and not prefilled and self._first_audio_pending():
+        behind = self._first_audio_batch() if FIRST_AUDIO_ALONE and not prefilled else None
+        if behind is not None and not FIRST_AUDIO_QUEUED:
             return None  # the loop reads the steps in flight, then waits for the window
-        launched = self._execute(prefilled, first)
+        launched = self._execute(prefilled, first, behind)
         t3 = time.perf_counter()
         self.phase_s["execute"] += t3 - t2
         # The windows this step completes, right behind it: they wait for it, not for later steps.
@@ -331,11 +337,17 @@ class Engine:
             self.phase_s["vocode"] += time.perf_counter() - t4
         return launched
 
-    def _first_audio_pending(self) -> bool:
-        """Every row waits for its first audio, and its first window is queued: a decode step now
-        would delay no one's first audio, only run beside those windows."""
-        firsts = {id(w.req) for _, ws in self._vocoding for w in ws if w.first and not w.dropped}
-        return all(id(r) in firsts for r in self.rows)
+    def _first_audio_batch(self) -> VocodeJob | None:
+        """If every row waits for its first audio and its first window is queued, the last vocoder
+        batch holding one of those windows: a decode step before it ends would delay no one's
+        first audio, only run beside those windows."""
+        last, firsts = None, set()
+        for job, ws in self._vocoding:
+            for w in ws:
+                if w.first and not w.dropped:
+                    firsts.add(id(w.req))
+                    last = job
+        return last if all(id(r) in firsts for r in self.rows) else None
 
     def _schedule(self) -> None:
         """Free the rows of finished and cancelled streams: the last rows move into the holes."""
@@ -414,11 +426,16 @@ class Engine:
         return (p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.do_sample, req.seed & 0xFFFFFFFF,
                 req.min_new_tokens)  # fmt: skip
 
-    def _execute(self, prefilled: list[EngineRequest], first: torch.Tensor | None) -> _Launched:
+    def _execute(
+        self, prefilled: list[EngineRequest], first: torch.Tensor | None, behind: VocodeJob | None = None
+    ) -> _Launched:
+        """Launch one decode step of every row (after the vocoder batch `behind` on the GPU)."""
         rows = [r for r in self.rows]
         n = len(rows)
         # Rows stepped past their end (update lags `lookahead` steps) are clamped by the runner.
         attend = min(max(r.prompt_len + r.launched for r in rows), self.runner.config.seq_len)
+        if behind is not None:
+            self.runner.decode_after(behind)
         code = self.runner.decode(n, attend)
         host = self._host[self._tick % len(self._host)]
         self._tick += 1
@@ -431,7 +448,7 @@ class Engine:
             r.launched += 1
         self.steps += 1
         self.rows_stepped += n
-        return _Launched(rows, host, event, prefilled, first)
+        return _Launched(rows, host, event, prefilled, first, behind)
 
     def _due_window(self, req: EngineRequest) -> _Window | None:
         """The window that the step just launched completes for req, if any: a chunk boundary
@@ -526,6 +543,9 @@ class Engine:
                 return
             if self.runner.vocode_done(head):
                 self._collect(wait=False)
+            elif step.behind is not None and any(job is step.behind for job, _ in self._vocoding):
+                # The step runs after that batch: wait for the audio (no polling), then for it.
+                self._collect(wait=False, through=step.behind)
             else:
                 # Off the CPU between polls (not sleep(0), which could keep the GIL from a server
                 # thread for a whole switch interval); a poll costs a few microseconds.
@@ -546,11 +566,14 @@ class Engine:
             w.req.inflight += 1
         self._vocoding.append((job, windows))
 
-    def _collect(self, wait: bool) -> None:
+    def _collect(self, wait: bool, through: VocodeJob | None = None) -> None:
         """Hand out the audio of the oldest vocoder batches whose windows are settled and, unless
-        `wait`, that the GPU has finished; then end the streams whose last window it held."""
+        `wait`, that the GPU has finished (waiting for those up to `through`, if it is in flight);
+        then end the streams whose last window it held."""
         t0 = time.perf_counter()
-        while (job := self._settled_head()) is not None and (wait or self.runner.vocode_done(job)):
+        pending = through is not None and any(job is through for job, _ in self._vocoding)
+        while (job := self._settled_head()) is not None and (wait or pending or self.runner.vocode_done(job)):
+            pending = pending and job is not through
             _, windows = self._vocoding.popleft()
             try:
                 audio = self.runner.vocode_collect(job)

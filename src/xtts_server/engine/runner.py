@@ -572,6 +572,12 @@ class Runner:
             self._voc_sent[k] = torch.cuda.Event()
             self._voc_sent[k].record()  # type: ignore[union-attr]
 
+    def decode_after(self, job: VocodeJob) -> None:
+        """Queue the next decode steps behind a launched vocoder batch (on the GPU; the host does
+        not wait). Nothing to do without a vocoder stream: there it ran before them."""
+        if job.done is not None and self.voc_stream is not None:
+            torch.cuda.current_stream(self.device).wait_event(job.done)
+
     @staticmethod
     def vocode_done(job: VocodeJob) -> bool:
         """Whether a launched job's samples are on the host (without waiting)."""
