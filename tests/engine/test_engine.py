@@ -3,7 +3,9 @@ unbatched, rows reused after finish and cancel, bounded admission, bad requests 
 
 from __future__ import annotations
 
+import ctypes
 import queue
+import sys
 import threading
 from typing import Any
 
@@ -267,6 +269,32 @@ def test_the_runner_is_told_which_vocoder_batches_hold_a_first_window(
     finally:
         eng.stop()
     assert flags == [True, False, False]  # codes 1-8, 9-16, then the end
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="timer slack is Linux's")
+def test_the_engine_thread_polls_with_a_small_timer_slack(tiny_tts: Any) -> None:
+    # Between polls of a step and a vocoder batch the loop sleeps 50 us; with Linux's default
+    # timer slack (50 us) such a sleep takes ~100 us. Callbacks run on the engine thread.
+    from xtts_server.engine import engine as engine_module
+
+    slack: list[int] = []
+    done = threading.Event()
+
+    def sink(out: Any) -> None:
+        if not slack:
+            slack.append(ctypes.CDLL(None).prctl(30, 0, 0, 0, 0))  # PR_GET_TIMERSLACK
+        if out.done:
+            done.set()
+
+    eng = Engine(tiny_tts.model, torch.device("cpu"), EngineConfig(slots=2))
+    eng.start()
+    try:
+        eng.submit(make(tiny_tts, TEXTS[0], sink, max_new_tokens=4))
+        assert done.wait(60)
+    finally:
+        eng.stop()
+    assert slack == [engine_module.TIMER_SLACK_NS]
+    assert ctypes.CDLL(None).prctl(30, 0, 0, 0, 0) != engine_module.TIMER_SLACK_NS  # (this thread's own)
 
 
 def test_admission_is_bounded(tiny_tts: Any) -> None:

@@ -28,9 +28,11 @@ once (`EngineFull`). A cancelled request leaves at the next step and its row is 
 from __future__ import annotations
 
 import collections
+import ctypes
 import importlib.util
 import itertools
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,23 @@ FIRST_AUDIO_ALONE = False
 # for their batch), so they start the moment the windows end; False, the host launches no step
 # until the audio is out (measured in session 15: the GPU then idles while the host hands it out).
 FIRST_AUDIO_QUEUED = True
+
+
+# Linux's prctl option, and the slack (ns) the engine thread's timers get (see `_precise_sleeps`).
+_PR_SET_TIMERSLACK = 29
+TIMER_SLACK_NS = 1000
+
+
+def _precise_sleeps() -> None:
+    """Let the calling thread's sleeps last about what they ask. Linux may stretch a thread's
+    timers by its timer slack (50 us by default) to batch wake-ups: a 50 us poll then takes
+    ~100 us or more, and audio that is done waits that much longer to be handed out."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)
+    except (OSError, AttributeError):  # no libc symbol: the default slack stays
+        logger.debug("could not set the engine thread's timer slack")
 
 
 def _request_error(e: Exception, doing: str) -> XTTSError:
@@ -279,6 +298,7 @@ class Engine:
     # --- the loop --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        _precise_sleeps()
         try:
             self._loop()
         except BaseException as e:  # the loop is gone: fail everyone, report dead
