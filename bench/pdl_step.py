@@ -43,6 +43,8 @@ def _with(
 # Module settings a variant may change (restored after it): (module, name) -> value.
 SETTINGS = {
     ("fused_decode", "ATTEND_CONFIG"),
+    ("fused_decode", "ROW_TILE"),
+    ("fused_decode", "MMA_CHAINS"),
     ("fused_sampler", "SEARCH"),
     ("fused_sampler", "PDL"),
 }
@@ -50,8 +52,8 @@ SETTINGS = {
 
 def settings_variants(pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, Any], dict[str, Any]]]:
     """Session 10's: the attention's chunk, the sampler's search width and PDL (the variants that
-    released the next kernel at a program's start ran at 9f5da2e). Each around the module's
-    defaults (`pdl_configs`, run first)."""
+    released the next kernel at a program's start ran at 9f5da2e); session 16's below. Each
+    around the module's defaults (`pdl_configs`, run first)."""
     d, smp = "fused_decode.", "fused_sampler."
     return {
         "sampler_binary_no_pdl": (True, pdl, {smp + "SEARCH": (2, 4), smp + "PDL": False}),
@@ -64,6 +66,11 @@ def settings_variants(pdl: dict[Any, Any]) -> dict[str, tuple[bool, dict[Any, An
         "attend_256x4": (True, pdl, {d + "ATTEND_CONFIG": (256, 4)}),
         "attend_256x8": (True, pdl, {d + "ATTEND_CONFIG": (256, 8)}),
         "attend_64x4": (True, pdl, {d + "ATTEND_CONFIG": (64, 4)}),
+        # Session 16's: LayerNorm linears that load their rows again after the statistics (as
+        # before), and each K tile's product in 2 or 4 independent MMA chains.
+        "row_tile_off": (True, pdl, {d + "ROW_TILE": False}),
+        "chains2": (True, pdl, {d + "MMA_CHAINS": 2}),
+        "chains4": (True, pdl, {d + "MMA_CHAINS": 4}),
     }
 
 

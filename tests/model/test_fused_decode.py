@@ -116,6 +116,91 @@ def test_rows_do_not_depend_on_the_batch() -> None:
             assert torch.equal(alone[0], together[i])
 
 
+def _layer_norm_linears(
+    x: torch.Tensor, linear: Any, norm: Any, norm2: Any, embed: Any
+) -> list[torch.Tensor]:
+    """Every LayerNorm form of the fused linear on x: GELU; two norms (and their stored output);
+    rows embedded first (and stored)."""
+    normed, rows = torch.empty_like(x), torch.empty_like(x)
+    return [
+        fused_decode.linear(x, linear, norm=norm, gelu=True),
+        fused_decode.linear(x, linear, norm=norm, norm2=norm2, norm_out=normed),
+        normed,
+        fused_decode.linear(rows, linear, norm=norm, embed=embed),
+        rows,
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("m", [1, 17])
+def test_layer_norm_from_the_rows_in_hand_gives_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, m: int
+) -> None:
+    # ROW_TILE: a program holding the whole row normalises the rows it took the statistics from
+    # instead of loading them again; K = 200 in a 256-wide tile (masked columns).
+    k, n = 200, 72
+    linear, norm = _layers(k, n, dtype)
+    _, norm2 = _layers(k, n + 1, dtype)
+    torch.manual_seed(2)
+    x = (torch.randn(m, k, device=DEVICE) * 3 + 1).to(dtype)
+    table, pos_table = (
+        torch.nn.Embedding(50, k).to(DEVICE, dtype),
+        torch.nn.Embedding(30, k).to(DEVICE, dtype),
+    )
+    embed = (
+        table,
+        pos_table,
+        torch.randint(0, 50, (m,), device=DEVICE),
+        torch.randint(0, 40, (m,), device=DEVICE),
+        29,
+    )
+    launched: list[bool] = []
+    kernel = fused_decode._linear_kernel
+
+    class Spy:  # records each launch's ROW_TILE
+        def __getitem__(self, grid: Any) -> Any:
+            def launch(*a: Any, **kw: Any) -> Any:
+                launched.append(kw["ROW_TILE"])
+                return kernel[grid](*a, **kw)
+
+            return launch
+
+    monkeypatch.setattr(fused_decode, "_linear_kernel", Spy())
+    with torch.inference_mode():
+        reused = _layer_norm_linears(x, linear, norm, norm2, embed)
+        monkeypatch.setattr(fused_decode, "ROW_TILE", False)
+        loaded = _layer_norm_linears(x, linear, norm, norm2, embed)
+    assert launched == [True] * 3 + [False] * 3
+    for got, want in zip(reused, loaded, strict=True):
+        assert torch.equal(got, want)
+    _close(reused[0], F.gelu(linear(norm(x)), approximate="tanh"), dtype)
+
+
+@pytest.mark.parametrize("chains", [2, 4])
+def test_independent_mma_chains_agree_and_keep_rows_apart(
+    monkeypatch: pytest.MonkeyPatch, chains: int
+) -> None:
+    # MMA_CHAINS: a K tile as `chains` independent products summed in a fixed order. Within
+    # rounding of one chain; a row alone and among others still give the same bits; with split K.
+    k, n = 200, 72
+    linear, norm = _layers(k, n, torch.float16)
+    x = (torch.randn(20, k, device=DEVICE) * 3 + 1).to(torch.float16)
+    res = torch.randn(20, n, device=DEVICE).to(torch.float16)
+    with torch.inference_mode():
+        one = fused_decode.linear(x, linear, norm=norm, gelu=True)
+        monkeypatch.setattr(fused_decode, "MMA_CHAINS", chains)
+        got = fused_decode.linear(x, linear, norm=norm, gelu=True)
+        _close(got, one, torch.float16)
+        _close(got, F.gelu(linear(norm(x)), approximate="tanh"), torch.float16)
+        for i in (0, 5, 19):
+            assert torch.equal(fused_decode.linear(x[i : i + 1], linear, norm=norm, gelu=True)[0], got[i])
+        for table in (fused_decode._CONFIGS, fused_decode._PDL_CONFIGS):
+            monkeypatch.setitem(table, (n, k), (16, 64, 4, 2, 2))  # two K ranges of a 64-wide tile
+        split = fused_decode.linear(x, linear, residual=res)
+        _close(split, res + linear(x), torch.float16)
+        assert torch.equal(fused_decode.linear(x[3:4], linear, residual=res[3:4])[0], split[3])
+
+
 def _eager_attend(qkv: torch.Tensor, kv: torch.Tensor, pos: torch.Tensor, heads: int) -> torch.Tensor:
     """The unfused reference: write each row's key and value, then masked attention over the row."""
     b, c3 = qkv.shape

@@ -41,7 +41,8 @@ def _choose_kernel(
     PASSES: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
     """One program per row. PDL: the row's parameters and state (set before the step, or by the
-    previous step's program) are loaded while the head's kernel finishes; the logits after it.
+    previous step's program) are loaded, and the draw's noise made, while the head's kernel
+    finishes; the logits after it.
     It releases nothing early: the next step's kernels start after it ends."""
     r = tl.program_id(0)
     i = tl.arange(0, BLOCK)
@@ -55,6 +56,13 @@ def _choose_kernel(
     temperature = tl.load(temperature_ptr + r)
     top_k = tl.load(top_k_ptr + r)
     below = 1 - tl.load(top_p_ptr + r)
+    # The draw's noise, E ~ Exp(1) hashed from (seed, step, code) as `exponential_noise`: it needs
+    # no logit, so it is made while the head's kernel runs (a float64 log of every lane).
+    row_hash = _pcg((tl.load(seed_ptr + r) + _pcg(k & 0xFFFFFFFF)) & 0xFFFFFFFF)
+    bits = _pcg(row_hash ^ (i.to(tl.int64) * 0x9E3779B1 & 0xFFFFFFFF))
+    uniform = (bits.to(tl.float64) + 0.5) * (1.0 / 4294967296.0)
+    noise = (-tl.log(uniform)).to(tl.float32)
+    sample = tl.load(do_sample_ptr + r) != 0
     if PDL:
         tl.extra.cuda.gdc_wait()  # the head's logits and latent are visible from here
     x = tl.load(logits_ptr + r * stride_logits + i, mask=valid, other=neg_inf).to(tl.float32)
@@ -102,15 +110,11 @@ def _choose_kernel(
         lo = tl.minimum(lo + failed * width, hi)
     kept = tl.where((key >= kth) & (key >= lo), scaled, neg_inf)
 
-    # The draw: argmax of p / E, E ~ Exp(1) hashed from (seed, step, code) as `exponential_noise`.
+    # The draw: argmax of p / E (the noise above).
     e = tl.exp(kept - tl.max(kept, axis=0))
     probs = tl.math.div_rn(e, tl.sum(e, axis=0))
-    row_hash = _pcg((tl.load(seed_ptr + r) + _pcg(k & 0xFFFFFFFF)) & 0xFFFFFFFF)
-    bits = _pcg(row_hash ^ (i.to(tl.int64) * 0x9E3779B1 & 0xFFFFFFFF))
-    uniform = (bits.to(tl.float64) + 0.5) * (1.0 / 4294967296.0)
-    noise = (-tl.log(uniform)).to(tl.float32)
     drawn = tl.argmax(tl.math.div_rn(probs, noise), axis=0)
-    code = tl.where(tl.load(do_sample_ptr + r) != 0, drawn, greedy).to(tl.int64)
+    code = tl.where(sample, drawn, greedy).to(tl.int64)
     tl.store(codes_ptr + r, code)
 
     if ADVANCE:  # the step's bookkeeping (Runner._decode_fn's unfused lines)

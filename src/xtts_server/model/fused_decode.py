@@ -51,7 +51,7 @@ def _linear_kernel(
     LN: tl.constexpr, GELU: tl.constexpr, RESIDUAL: tl.constexpr, IEEE: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, K_ROW: tl.constexpr,
     SPLIT_K: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, EARLY_RES: tl.constexpr,
-    EMBED: tl.constexpr,
+    EMBED: tl.constexpr, ROW_TILE: tl.constexpr, CHAINS: tl.constexpr,
 ):  # fmt: skip
     """out[M, N] = (norm(x) if LN else x)[M, K] @ w[N, K]^T + b, then GELU or + res[M, N]. norm:
     LN = 1, one LayerNorm (ln_w, ln_b, eps); LN = 2, a second one after it (ln2_w, ln2_b, eps2: the
@@ -73,7 +73,16 @@ def _linear_kernel(
     range is one BLOCK_K tile), the weight tile; with EARLY_RES the residual too (the caller
     guarantees it was written at least two launches back, see `decode_step`). The next kernel
     is released once every program has passed its wait, so at most two kernels overlap
-    (releasing it at the start instead was slower: BENCHMARKS.md, session 10)."""
+    (releasing it at the start instead was slower: BENCHMARKS.md, session 10).
+
+    ROW_TILE (LN, and the program's K range is the whole row, one BLOCK_K = K_ROW tile): the
+    GEMM's input is normalised from the rows the statistics were taken from, not loaded again
+    (one dependent memory round trip fewer after the wait), and the LayerNorms' weights are
+    loaded before the wait. Same arithmetic, same bits.
+
+    CHAINS > 1: a BLOCK_K tile's product is CHAINS independent tensor-core chains over
+    BLOCK_K / CHAINS columns each, summed in a fixed order, instead of one chain of dependent
+    MMAs over all of them (at one row the chain's latency, not its throughput, is the cost)."""
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     pid_k = tl.program_id(2)
@@ -97,6 +106,13 @@ def _linear_kernel(
         kk_pre = k_lo + rk
         w_pre = tl.load(w_ptr + rn[None, :] * stride_w + kk_pre[:, None],
                         mask=n_ok[None, :] & (kk_pre < K)[:, None], other=0.0)  # fmt: skip
+    if ROW_TILE:  # the LayerNorms' weights: parameters, which no kernel writes
+        rr = tl.arange(0, K_ROW)
+        g_row = tl.load(ln_w_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
+        b_row = tl.load(ln_b_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
+        if LN == 2:
+            g2_row = tl.load(ln2_w_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
+            b2_row = tl.load(ln2_b_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
     res = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     if EARLY_RES:
         res_ok = m_ok[:, None] & n_ok[None, :]
@@ -119,8 +135,9 @@ def _linear_kernel(
         centred = tl.where(ok, row - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(centred * centred, axis=1) / K + eps)
         if LN == 2:
-            g_row = tl.load(ln_w_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
-            b_row = tl.load(ln_b_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
+            if not ROW_TILE:
+                g_row = tl.load(ln_w_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
+                b_row = tl.load(ln_b_ptr + rr, mask=rr < K, other=0.0).to(tl.float32)
             first = (centred * rstd[:, None] * g_row[None, :] + b_row[None, :]).to(dtype).to(tl.float32)
             mean2 = tl.sum(tl.where(ok, first, 0.0), axis=1) / K
             centred2 = tl.where(ok, first - mean2[:, None], 0.0)
@@ -130,33 +147,49 @@ def _linear_kernel(
         kk = k0 + rk
         k_ok = kk < K
         x_ok = m_ok[:, None] & k_ok[None, :]
-        xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
-        if EMBED:
-            xk = (xk.to(tl.float32) + tl.load(p_rows + kk[None, :], mask=x_ok, other=0.0).to(tl.float32)).to(
-                dtype
-            )
-            if pid_n == 0:
-                tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], xk, mask=x_ok)
-        if LN > 0:
-            gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
-            beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
-            xk = (xk.to(tl.float32) - mean[:, None]) * rstd[:, None] * gamma[None, :] + beta[None, :]
+        if ROW_TILE:  # (one iteration, kk = rr) the rows are in `row`, `centred`
+            if EMBED and pid_n == 0:
+                tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], row.to(dtype), mask=x_ok)
+            xk = centred * rstd[:, None] * g_row[None, :] + b_row[None, :]
             if LN == 2:
-                gamma2 = tl.load(ln2_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
-                beta2 = tl.load(ln2_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
-                xk = xk.to(dtype).to(tl.float32)
-                xk = (xk - mean2[:, None]) * rstd2[:, None] * gamma2[None, :] + beta2[None, :]
+                xk = centred2 * rstd2[:, None] * g2_row[None, :] + b2_row[None, :]
                 if pid_n == 0:
                     tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], xk.to(dtype), mask=x_ok)
+        else:
+            xk = tl.load(x_rows + kk[None, :], mask=x_ok, other=0.0)
+            if EMBED:
+                pos = tl.load(p_rows + kk[None, :], mask=x_ok, other=0.0).to(tl.float32)
+                xk = (xk.to(tl.float32) + pos).to(dtype)
+                if pid_n == 0:
+                    tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], xk, mask=x_ok)
+            if LN > 0:
+                gamma = tl.load(ln_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
+                beta = tl.load(ln_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
+                xk = (xk.to(tl.float32) - mean[:, None]) * rstd[:, None] * gamma[None, :] + beta[None, :]
+                if LN == 2:
+                    gamma2 = tl.load(ln2_w_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
+                    beta2 = tl.load(ln2_b_ptr + kk, mask=k_ok, other=0.0).to(tl.float32)
+                    xk = xk.to(dtype).to(tl.float32)
+                    xk = (xk - mean2[:, None]) * rstd2[:, None] * gamma2[None, :] + beta2[None, :]
+                    if pid_n == 0:
+                        tl.store(norm_out_ptr + rm[:, None] * stride_x + kk[None, :], xk.to(dtype), mask=x_ok)
         if PREFETCH:  # (one iteration)
             w = w_pre
         else:
             w_ok = n_ok[None, :] & k_ok[:, None]
             w = tl.load(w_ptr + rn[None, :] * stride_w + kk[:, None], mask=w_ok, other=0.0)
-        if IEEE:  # float32 weights: full precision, not TF32
-            acc += tl.dot(xk.to(w.dtype), w, input_precision="ieee")
+        xw = xk.to(w.dtype)
+        if CHAINS > 1:  # [CHAINS, BLOCK_M, BLOCK_K / CHAINS] @ [CHAINS, BLOCK_K / CHAINS, BLOCK_N]
+            xw = tl.permute(tl.reshape(xw, [BLOCK_M, CHAINS, BLOCK_K // CHAINS]), [1, 0, 2])
+            w3 = tl.reshape(w, [CHAINS, BLOCK_K // CHAINS, BLOCK_N])
+            if IEEE:
+                acc += tl.sum(tl.dot(xw, w3, input_precision="ieee"), axis=0)
+            else:
+                acc += tl.sum(tl.dot(xw, w3), axis=0)
+        elif IEEE:  # float32 weights: full precision, not TF32
+            acc += tl.dot(xw, w, input_precision="ieee")
         else:
-            acc += tl.dot(xk.to(w.dtype), w)
+            acc += tl.dot(xw, w)
     if SPLIT_K > 1:
         tile = pid_m * tl.num_programs(0) + pid_n
         parts = part_ptr + (tile * SPLIT_K) * BLOCK_M * BLOCK_N
@@ -297,6 +330,12 @@ _PDL_CONFIGS: dict[tuple[int, int], tuple[int, int, int, int, int]] = {
     (1026, 1024): (16, 1024, 4, 1, 1),
 }
 _DEFAULT_CONFIG = (32, 256, 4, 3, 2)
+# A LayerNorm linear whose program reads the whole row in one tile normalises the rows it took
+# the statistics from (`_linear_kernel`'s ROW_TILE: same bits, one memory round trip fewer).
+ROW_TILE = True
+# Independent MMA chains a BLOCK_K tile is split into (`_linear_kernel`'s CHAINS; 1: one chain).
+# Not bit-identical to one chain (another order of float32 sums). A benchmark setting until timed.
+MMA_CHAINS = 1
 # Programmatic dependent launch: None = on where supported (`_pdl`); benchmarks set True/False.
 PDL: bool | None = None
 
@@ -349,6 +388,8 @@ def linear(
     block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
     k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
     split = triton.cdiv(k, k_split)  # (a short K may need fewer)
+    k_row = triton.next_power_of_2(k)
+    chains = MMA_CHAINS if block_k % (MMA_CHAINS * 16) == 0 else 1  # (chains of whole MMA steps)
     grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
     tiles = grid[0] * grid[1]
     part, counters = out, out  # (unused without a split)
@@ -377,8 +418,9 @@ def linear(
         getattr(ln2, "eps", 0.0), k_split,
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
         IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
-        K_ROW=triton.next_power_of_2(k), SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
+        K_ROW=k_row, SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
         EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
+        ROW_TILE=ROW_TILE and norm is not None and split == 1 and block_k == k_row, CHAINS=chains,
         num_warps=warps, num_stages=stages,
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
