@@ -42,7 +42,7 @@ def _choose_kernel(
 ):  # fmt: skip
     """One program per row. PDL: the row's parameters and state (set before the step, or by the
     previous step's program) are loaded, and the draw's noise made, while the head's kernel
-    finishes; the logits after it.
+    finishes; the logits and the latent after it.
     It releases nothing early: the next step's kernels start after it ends."""
     r = tl.program_id(0)
     i = tl.arange(0, BLOCK)
@@ -63,9 +63,14 @@ def _choose_kernel(
     uniform = (bits.to(tl.float64) + 0.5) * (1.0 / 4294967296.0)
     noise = (-tl.log(uniform)).to(tl.float32)
     sample = tl.load(do_sample_ptr + r) != 0
+    if ADVANCE:
+        pos = tl.load(pos_ptr + r)  # (written by the previous step's program)
     if PDL:
         tl.extra.cuda.gdc_wait()  # the head's logits and latent are visible from here
     x = tl.load(logits_ptr + r * stride_logits + i, mask=valid, other=neg_inf).to(tl.float32)
+    if ADVANCE:  # loaded with the logits: at the end it would be a memory round trip more
+        d = tl.arange(0, BLOCK_DIM)
+        latent = tl.load(latent_ptr + r * stride_latent + d, mask=d < DIM)
     # Repetition penalty on seen codes, then the stop code barred before min_new codes.
     x = tl.where(seen, tl.where(x < 0, x * penalty, tl.math.div_rn(x, penalty)), x)
     x = tl.where((i == stop) & (k < min_new), neg_inf, x)
@@ -120,9 +125,7 @@ def _choose_kernel(
     if ADVANCE:  # the step's bookkeeping (Runner._decode_fn's unfused lines)
         tl.store(seen_row + code, 1)
         tl.store(step_ptr + r, tl.minimum(k + 1, max_new))
-        tl.store(pos_ptr + r, tl.minimum(tl.load(pos_ptr + r) + 1, last_pos))
-        d = tl.arange(0, BLOCK_DIM)
-        latent = tl.load(latent_ptr + r * stride_latent + d, mask=d < DIM)
+        tl.store(pos_ptr + r, tl.minimum(pos + 1, last_pos))
         dst = hist_ptr + r * stride_hist_row + tl.minimum(k, max_new) * stride_hist_step
         tl.store(dst + d, latent, mask=d < DIM)
 
