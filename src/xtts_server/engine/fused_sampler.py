@@ -37,6 +37,7 @@ def _choose_kernel(
     temperature_ptr, top_k_ptr, top_p_ptr, penalty_ptr, do_sample_ptr, seed_ptr, min_new_ptr,
     V, DIM, stride_logits, stride_seen, stride_latent, stride_hist_row, stride_hist_step,
     stop, max_new, last_pos,
+    s_temperature, s_top_k, s_top_p, s_penalty, s_do_sample, s_seed, s_min_new,
     BLOCK: tl.constexpr, BLOCK_DIM: tl.constexpr, ADVANCE: tl.constexpr, WAYS: tl.constexpr,
     PASSES: tl.constexpr, PDL: tl.constexpr,
 ):  # fmt: skip
@@ -50,19 +51,19 @@ def _choose_kernel(
     neg_inf = float("-inf")
     seen_row = seen_ptr + r * stride_seen
     seen = tl.load(seen_row + i, mask=valid, other=0) != 0
-    penalty = tl.load(penalty_ptr + r)
+    penalty = tl.load(penalty_ptr + r * s_penalty)
     k = tl.load(step_ptr + r)
-    min_new = tl.load(min_new_ptr + r)
-    temperature = tl.load(temperature_ptr + r)
-    top_k = tl.load(top_k_ptr + r)
-    below = 1 - tl.load(top_p_ptr + r)
+    min_new = tl.load(min_new_ptr + r * s_min_new)
+    temperature = tl.load(temperature_ptr + r * s_temperature)
+    top_k = tl.load(top_k_ptr + r * s_top_k)
+    below = 1 - tl.load(top_p_ptr + r * s_top_p)
     # The draw's noise, E ~ Exp(1) hashed from (seed, step, code) as `exponential_noise`: it needs
     # no logit, so it is made while the head's kernel runs (a float64 log of every lane).
-    row_hash = _pcg((tl.load(seed_ptr + r) + _pcg(k & 0xFFFFFFFF)) & 0xFFFFFFFF)
+    row_hash = _pcg((tl.load(seed_ptr + r * s_seed) + _pcg(k & 0xFFFFFFFF)) & 0xFFFFFFFF)
     bits = _pcg(row_hash ^ (i.to(tl.int64) * 0x9E3779B1 & 0xFFFFFFFF))
     uniform = (bits.to(tl.float64) + 0.5) * (1.0 / 4294967296.0)
     noise = (-tl.log(uniform)).to(tl.float32)
-    sample = tl.load(do_sample_ptr + r) != 0
+    sample = tl.load(do_sample_ptr + r * s_do_sample) != 0
     if ADVANCE:
         pos = tl.load(pos_ptr + r)  # (written by the previous step's program)
     if PDL:
@@ -166,6 +167,7 @@ def _launch(
         p.temperature, p.top_k, p.top_p, p.repetition_penalty, p.do_sample.view(torch.uint8), p.seed,
         p.min_new,
         vocab, dim, logits.stride(0), seen8.stride(0), *strides, stop, max_new, last_pos,
+        *(t.stride(0) for t in p.tensors()),
         BLOCK=triton.next_power_of_2(vocab), BLOCK_DIM=triton.next_power_of_2(dim),
         ADVANCE=advance is not None, WAYS=ways, PASSES=-(-32 // (ways.bit_length() - 1)), PDL=pdl,
         num_warps=warps, **({"launch_pdl": True} if pdl else {}),

@@ -80,6 +80,8 @@ FUSED_PREFILL = True
 # few multiprocessors it would leave the rest to them, and a later window has a whole chunk of
 # playback as slack. A benchmark switch until timed.
 LATER_WINDOW_SMS = 0
+# The admission's integer fields after the framed text (`Runner.adm_int`), in order.
+ADM_FIELDS = ("row", "top_k", "seed", "min_new", "sample", "last", "pos")
 # Pinned host twins of the vocoder's index arrays, used in turn (a batch's copy must have left one
 # before it is packed again: several batches may be queued).
 VOCODER_UPLOADS = 8
@@ -250,15 +252,20 @@ class Runner:
         self.voc_graphs = _Graphs() if config.cuda_graphs else None
         self._history_read: torch.cuda.Event | None = None
         self.buckets = config.buckets or config.cuda_graphs
-        # Prefill inputs (static when graphed), a row per newcomer: ints [pb, T + 6] (text ids
-        # right-padded to T, then text length, target row, top_k, seed, min_new, do_sample), floats
-        # [pb, 3] (temperature, top_p, repetition penalty), the voices' latents [pb, 32, dim] and
-        # speaker embeddings [pb, 512, 1]. Each has two pinned host twins, used in turn (one may
-        # still be in flight).
+        # Prefill inputs (static when graphed), a row per newcomer: ints [pb, T + 2 + 7] (the text
+        # framed by the host, [START] ids [STOP] right-padded to T + 2 as `GPT.framed_text` does,
+        # then the ADM_FIELDS: target row, top_k, seed, min_new, do_sample, the start code's
+        # position and the prompt's length), floats [pb, 3] (temperature, top_p, repetition
+        # penalty), the voices' latents [pb, 32, dim] and speaker embeddings [pb, 512, 1]. Each
+        # has two pinned host twins, used in turn (one may still be in flight). Whatever the host
+        # knows is computed there: each is a kernel fewer before the first code.
         pb = max(config.prefill_batches)
         self.text_width = config.max_prompt - a.cond_latents - 3
-        self.adm_int = torch.zeros(pb, self.text_width + 6, dtype=torch.long, device=device)
-        self.adm_int[:, self.text_width + 1] = self.scratch  # (capture warm-ups write the scratch row)
+        self.adm_col = {name: self.text_width + 2 + i for i, name in enumerate(ADM_FIELDS)}
+        self.adm_int = torch.zeros(pb, self.text_width + 2 + len(ADM_FIELDS), dtype=torch.long, device=device)
+        self.adm_int[:, self.adm_col["row"]] = self.scratch  # (capture warm-ups write the scratch row)
+        with torch.inference_mode():
+            self.start_emb = self.gpt.start_embedding()  # [dim]: the same in every prompt
         self.adm_float = torch.ones(pb, 3, dtype=torch.float32, device=device)
         self.adm_cond = torch.zeros(pb, a.cond_latents, self.dim, dtype=self.dtype, device=device)
         self.adm_spk = torch.zeros(pb, *self.spk.shape[1:], dtype=self.voc_dtype, device=device)
@@ -364,7 +371,7 @@ class Runner:
 
     def _prefill_fn(self, b: int, p: int) -> Callable[[], None]:
         gpt = self.gpt
-        t, latents = self.text_width, gpt.args.cond_latents
+        latents, c = gpt.args.cond_latents, self.adm_col
         ar = torch.arange(b, device=self.device)
         zero = torch.zeros(b, dtype=torch.long, device=self.device)
         choose = fused_sampler().choose_codes if self.config.fused_sampler else choose_codes
@@ -372,9 +379,11 @@ class Runner:
 
         def prefill() -> None:
             ints, floats = self.adm_int[:b], self.adm_float[:b]
-            text_len, rows = ints[:, t], ints[:, t + 1]  # padding rows: length 0, the scratch row
-            # Prompts of p positions: room for p - latents - 3 text ids ([START] ids [STOP] code).
-            prompts = gpt.prompts(self.adm_cond[:b], ints[:, : p - latents - 3], text_len)
+            rows, last = ints[:, c["row"]], ints[:, c["last"]]  # padding rows: the scratch row
+            # Prompts of p positions: the framed text's first p - latents - 1 ([START] .. [STOP]).
+            prompts = gpt.embedded_prompts(
+                self.adm_cond[:b], ints[:, : p - latents - 1], self.start_emb, ar, last
+            )
             if fused:
                 hidden, qkv = fused_prefill().prefill(gpt, prompts)  # qkv [L, b, p, 3, H, D]
                 self.cache.kv[:, :, rows, :, :p] = qkv[:, :, :, 1:].permute(0, 3, 1, 4, 2, 5)
@@ -382,22 +391,22 @@ class Runner:
                 hidden, keys, values = gpt.prefill(prompts)
                 self.cache.k[:, rows, :, :p] = keys
                 self.cache.v[:, rows, :, :p] = values  # (views of cache.kv)
-            latent = gpt.latents(hidden[ar, text_len + latents + 2])  # at the start code: [b, dim]
+            latent = gpt.latents(hidden[ar, last])  # at the start code: [b, dim]
             logits = gpt.logits(latent).float()
-            prm = self.params
-            columns = (floats[:, 0], ints[:, t + 2], floats[:, 1], floats[:, 2], ints[:, t + 5] != 0,
-                       ints[:, t + 3], ints[:, t + 4])  # fmt: skip
-            for dst, src in zip(prm.tensors(), columns, strict=True):  # (RowParams.tensors' order)
+            top_k, seed, least, sample = (ints[:, c[x]] for x in ("top_k", "seed", "min_new", "sample"))
+            columns = (floats[:, 0], top_k, floats[:, 1], floats[:, 2], sample != 0, seed, least)
+            for dst, src in zip(self.params.tensors(), columns, strict=True):  # (RowParams.tensors' order)
                 dst.index_copy_(0, rows, src)
-            seen = self._seen_start.expand(b, -1).clone()
-            code = choose(logits, seen, zero, prm.select(rows), self.stop)
-            seen.index_put_((ar, code), self._true)  # a device scalar: no host copy in a graph
+            seen = self._seen_start.expand(b, -1)
+            # (the newcomers' own parameters, as RowParams views: no gather of what was just copied)
+            code = choose(logits, seen, zero, RowParams.of(columns), self.stop)
             self.seen.index_copy_(0, rows, seen)
+            self.seen.index_put_((rows, code), self._true)  # a device scalar: no host copy in a graph
             self.hist[:, 0].index_copy_(0, rows, latent)
             self.spk.index_copy_(0, rows, self.adm_spk[:b])
             self.codes.index_copy_(0, rows, code)
             self.step.index_fill_(0, rows, 1)
-            self.pos.index_copy_(0, rows, text_len + latents + 3)  # the prompt's length
+            self.pos.index_copy_(0, rows, ints[:, c["pos"]])  # the prompt's length
 
         return prefill
 
@@ -429,16 +438,24 @@ class Runner:
         if sent is not None:
             sent.synchronize()  # its last copy (two admissions ago) has left the host buffers
         host_int, host_float, host_cond, host_spk = self._adm_host[k]
-        t = self.text_width
+        a, c = self.gpt.args, self.adm_col
         ints, floats = host_int.numpy(), host_float.numpy()
+        # Padding rows: an empty text into the scratch row.
         ints[:b] = 0
-        ints[:b, t + 1] = self.scratch
+        ints[:b, :2] = (a.gpt_start_text_token, a.gpt_stop_text_token)
+        ints[:b, c["row"]] = self.scratch
+        ints[:b, c["last"]] = a.cond_latents + 2
+        ints[:b, c["pos"]] = a.cond_latents + 3
         floats[:b] = 1.0
         for i, ids in enumerate(texts):
-            ints[i, : len(ids)] = ids
-        ints[:n, t] = [len(ids) for ids in texts]
-        ints[:n, t + 1] = np.arange(first_row, first_row + n)
-        ints[:n, t + 2 :] = [(top_k, seed, least, sample) for _, top_k, _, _, sample, seed, least in params]
+            ints[i, 1 : len(ids) + 1] = ids
+            ints[i, len(ids) + 1] = a.gpt_stop_text_token  # [START] ids [STOP], then zeros
+        lengths = np.array([len(ids) for ids in texts])
+        ints[:n, c["row"]] = np.arange(first_row, first_row + n)
+        fields = [(top_k, seed, least, sample) for _, top_k, _, _, sample, seed, least in params]
+        ints[:n, c["top_k"] : c["sample"] + 1] = fields
+        ints[:n, c["last"]] = a.cond_latents + lengths + 2  # the start code's position
+        ints[:n, c["pos"]] = a.cond_latents + lengths + 3  # the prompt's length
         floats[:n] = [(temperature, top_p, penalty) for temperature, _, top_p, penalty, *_ in params]
         pinned = self.device.type == "cuda"
         self.adm_int[:b].copy_(host_int[:b], non_blocking=pinned)

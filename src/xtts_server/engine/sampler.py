@@ -12,6 +12,8 @@ batch or when it joined: batched equals unbatched, and a seed reproduces a strea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 _MASK32 = 0xFFFFFFFF
@@ -48,6 +50,15 @@ class RowParams:
     def tensors(self) -> list[torch.Tensor]:
         return [self.temperature, self.top_k, self.top_p, self.repetition_penalty, self.do_sample,
                 self.seed, self.min_new]  # fmt: skip
+
+    @staticmethod
+    def of(columns: Sequence[torch.Tensor]) -> RowParams:
+        """Parameters held in the given tensors [n] (in `tensors()`' order; views, may be strided)."""
+        held = object.__new__(RowParams)
+        names = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "seed", "min_new")
+        for name, t in zip(names, columns, strict=True):
+            setattr(held, name, t)
+        return held
 
     def select(self, rows: torch.Tensor) -> RowParams:
         """A copy of the given rows [n] (index_select: a graph-safe gather)."""

@@ -192,18 +192,42 @@ class GPT(nn.Module):
         [B, T] of which row b has lengths[b] -> [B, 32 + T + 3, dim], row b's prompt in its first
         32 + lengths[b] + 3 positions and the padding past it unspecified (a right-padded prefill
         never lets real positions see it)."""
+        rows = torch.arange(text_ids.shape[0], device=text_ids.device)
+        text = self.framed_text(text_ids, lengths)
+        last = cond_latents.shape[1] + lengths + 2
+        return self.embedded_prompts(cond_latents, text, self.start_embedding(), rows, last)
+
+    def framed_text(self, text_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Right-padded ids [B, T] (row b has lengths[b]) -> [B, T + 2]: [START] ids [STOP], then
+        [START] as padding."""
         b, t = text_ids.shape
-        rows = torch.arange(b, device=text_ids.device)
         a = self.args
         text = torch.full((b, t + 2), a.gpt_start_text_token, dtype=text_ids.dtype, device=text_ids.device)
         text[:, 1 : t + 1] = text_ids
         text.scatter_(1, (lengths + 1)[:, None], a.gpt_stop_text_token)  # [START] ids [STOP] (pads after)
-        positions = torch.arange(t + 2, device=text.device)
-        text_emb = self.text_embedding(text) + self.text_pos_embedding(positions)
-        start = torch.full((1, 1), a.gpt_start_audio_token, dtype=text_ids.dtype, device=text.device)
-        audio_emb = self.audio_embedding(start, torch.zeros_like(start))  # [1, 1, dim]
-        out = torch.cat([cond_latents.to(text_emb.dtype), text_emb, audio_emb.expand(b, 1, -1)], dim=1)
-        out[rows, cond_latents.shape[1] + lengths + 2] = audio_emb[0, 0]  # each row's own end
+        return text
+
+    def start_embedding(self) -> torch.Tensor:
+        """The start-audio token at audio position 0 -> [dim] (the same for every prompt)."""
+        start = torch.full((1, 1), self.args.gpt_start_audio_token, device=self.mel_embedding.weight.device)
+        return self.audio_embedding(start, torch.zeros_like(start))[0, 0]
+
+    def embedded_prompts(
+        self,
+        cond_latents: torch.Tensor,
+        text: torch.Tensor,
+        start: torch.Tensor,
+        rows: torch.Tensor,
+        last: torch.Tensor,
+    ) -> torch.Tensor:
+        """Latents [B, 32, dim], framed text [B, T + 2] (`framed_text`), the start embedding [dim]
+        (`start_embedding`), rows = arange(B) and each row's start-code position `last` [B] (32 +
+        its length + 2) -> the prompts [B, 32 + T + 3, dim], as `prompts`."""
+        b, t2 = text.shape
+        # (text positions 0.. are the table's first rows: a slice, not a lookup)
+        text_emb = self.text_embedding(text) + self.text_pos_embedding.weight[:t2]
+        out = torch.cat([cond_latents.to(text_emb.dtype), text_emb, start.expand(b, 1, -1)], dim=1)
+        out[rows, last] = start  # each row's own end
         return out
 
     def audio_embedding(self, codes: torch.Tensor, audio_pos: torch.Tensor) -> torch.Tensor:
