@@ -50,6 +50,22 @@ def test_codes_equal_the_torch_sampler() -> None:
     assert (want[favourite & (step < p.min_new)] != STOP).all() and (want == STOP).any()
 
 
+def test_parameters_may_be_strided_views_and_the_mask_a_broadcast_row() -> None:
+    # The admission's first code: the newcomers' parameters straight from the packed admission
+    # buffers (columns of a [n, 3] float and a [n, 4] int array: RowParams.of) and one repetition
+    # mask shared by every row (stride 0).
+    logits, seen, step, p = _rows(24)
+    floats = torch.stack([p.temperature, p.top_p, p.repetition_penalty], dim=1)  # [n, 3]
+    ints = torch.stack([p.top_k, p.seed, p.min_new, p.do_sample.long()], dim=1)  # [n, 4]
+    strided = RowParams.of((floats[:, 0], ints[:, 0], floats[:, 1], floats[:, 2], ints[:, 3] != 0, ints[:, 1],
+                            ints[:, 2]))  # fmt: skip
+    assert strided.temperature.stride(0) == 3 and strided.seed.stride(0) == 4
+    shared = seen[0].expand(24, -1)
+    with torch.inference_mode():
+        want = choose_codes(logits, shared.clone(), step, p, STOP)
+        assert torch.equal(fused_sampler.choose_codes(logits, shared, step, strided, STOP), want)
+
+
 def test_half_precision_logits_are_read_as_float32() -> None:
     logits, seen, step, p = _rows(16)
     logits = logits.half()
