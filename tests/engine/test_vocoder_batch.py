@@ -66,3 +66,39 @@ def test_windows_that_do_not_fit_are_refused(tiny_tts: Any) -> None:
     fast = _plans(decoder, MAX_SPEED * 3, 400, 200)[0]
     layout = _layout(decoder, 1, 256)
     assert fast.frames <= 256 and not layout.fits(fast)
+
+
+HALF, FULL = torch.float16, torch.float32
+
+
+@pytest.mark.parametrize(("dtype", "out_dtype"), [(HALF, HALF), (HALF, FULL), (FULL, FULL)])
+def test_the_fused_stages_build_the_same_frames(
+    tiny_tts: Any, dtype: torch.dtype, out_dtype: torch.dtype
+) -> None:
+    # engine.fused_frames: a Triton kernel per interpolation stage (compiled on a GPU, else in
+    # Triton's interpreter), written transposed into the generator's input (wider than the
+    # bucket, as the runner's is), equals the torch stages' frames copied there, bit for bit.
+    from ray_helpers import import_triton
+
+    fused_frames = import_triton("xtts_server.engine.fused_frames")
+    decoder = tiny_tts.model.hifigan_decoder
+    gen = torch.Generator().manual_seed(1)
+    hist = torch.randn(6, 120, 16, generator=gen).to(dtype)
+    streams = [(1, 1.0), (3, 1.7), (4, 0.6)]
+    windows = [(p, row) for row, speed in streams for p in _plans(decoder, speed, 100, 20)]
+    layout = _layout(decoder, 8, 128)
+    batch = [w for w in windows if layout.fits(w[0])][:6]
+    ints = np.zeros(layout.int_size, dtype=np.int64)
+    floats = np.zeros(layout.float_size, dtype=np.float32)
+    layout.pack([p for p, _ in batch], [r for _, r in batch], 5, ints, floats)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # (compiled on a GPU)
+    hist, ints_t, floats_t = (
+        hist.to(device),
+        torch.from_numpy(ints).to(device),
+        torch.from_numpy(floats).to(device),
+    )
+    want = layout.frames(hist, ints_t, floats_t).transpose(1, 2).to(out_dtype)  # [b, C, f]
+    out = torch.full((8, 16, 256), float("nan"), dtype=out_dtype, device=device)[:, :, :128]
+    fused_frames.frames_into(layout, hist, ints_t, floats_t, out)
+    assert torch.equal(out, want)
+    assert any(len(p.stages) == layout.depth for p, _ in batch)  # (a speed stage among them)

@@ -55,6 +55,13 @@ def fused_sampler() -> types.ModuleType:
     return fused_sampler
 
 
+def fused_frames() -> types.ModuleType:
+    """`engine.fused_frames`, imported when used (it needs Triton)."""
+    from xtts_server.engine import fused_frames
+
+    return fused_frames
+
+
 def fused_decode() -> types.ModuleType:
     """`model.fused_decode`, imported when used (it needs Triton)."""
     from xtts_server.model import fused_decode
@@ -114,6 +121,8 @@ class RunnerConfig:
     fused_prefill: bool = False
     # Choose codes and advance the rows in one Triton kernel (`engine.fused_sampler`), not ~100.
     fused_sampler: bool = False
+    # Build the vocoder's frames in a Triton kernel per interpolation stage (`engine.fused_frames`).
+    fused_frames: bool = False
     # Pad shapes to the buckets (needed by graphs; without graphs it runs the same padded shapes
     # eagerly, which is how CPU tests cover the padding).
     buckets: bool = True
@@ -165,6 +174,7 @@ class RunnerConfig:
             fused_batches=fused_batches,
             fused_prefill=FUSED_PREFILL and fused_batches > 0,
             fused_sampler=fused_sampler,
+            fused_frames=fused_sampler,  # (the same condition: Triton on a GPU)
             buckets=cuda_graphs if buckets is None else buckets or cuda_graphs,
             vocoder_stream=vocoder_stream,
         )
@@ -485,7 +495,10 @@ class Runner:
 
         def run() -> torch.Tensor:
             # The windows' frames from the latent history, then the generator (one graph).
-            self.frames_in[:b, :, :f].copy_(layout.frames(self.hist, ints, floats).transpose(1, 2))
+            if self.config.fused_frames:
+                fused_frames().frames_into(layout, self.hist, ints, floats, self.frames_in[:b, :, :f])
+            else:
+                self.frames_in[:b, :, :f].copy_(layout.frames(self.hist, ints, floats).transpose(1, 2))
             self.g_in[:b] = self.spk[layout.speakers(ints)]
             lengths = layout.lengths(ints) if ends else None
             return decoder.generate(self.frames_in[:b, :, :f], self.g_in[:b], lengths).reshape(b, -1)
