@@ -210,7 +210,8 @@ def test_first_windows_alone_give_the_same_streams(
         early: queue.Queue[Any] = queue.Queue()
         engine.submit(make(half_tts, sink=early.put, **specs[0]))
         time.sleep(0.01)  # (most likely speaking by then: a tiny model decodes 60 codes in ~30 ms)
-        late = [collect(early), *run_all(engine, half_tts, specs[1:])]
+        rest = run_all(engine, half_tts, specs[1:])  # (submitted while the first still runs)
+        late = [collect(early), *rest]
     finally:
         engine.stop()
     for (p_wav, p_codes), (a_wav, a_codes), (l_wav, l_codes) in zip(plain, alone, late, strict=True):
