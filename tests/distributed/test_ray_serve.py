@@ -25,12 +25,16 @@ from xtts_server.voices.codec import voice_from_json
 from xtts_server.voices.engine import model_signature
 
 SETTINGS = {"default_voice": "Ana Florence", "max_concurrent": 1, "max_queued": 0, "retry_after_s": 3}
+# A stream that keeps its replica busy for seconds. Seeded: with seed 0 the tiny random model
+# speaks all 400 codes (about 10 s on a CPU); unseeded, a random seed could end it after a few
+# codes and free its replica while a test counts on it being busy.
 LONG = {
     "text": "Hello there.",
     "stream": True,
     "format": "pcm",
     "max_new_tokens": 400,
     "stream_chunk_size": 2,
+    "seed": 0,
 }
 
 
@@ -101,7 +105,7 @@ def test_overload_is_503_with_retry_after(url: str) -> None:
         queued: list[httpx.Response] = []
         waiter = threading.Thread(target=lambda: queued.append(speak(url)))
         waiter.start()  # waits in Ray's queue (max_queued_requests=1) ...
-        time.sleep(1.0)
+        time.sleep(2.0)  # (ample for it to get there, even on a busy machine)
         refused = speak(url)  # ... so this one is turned away, as the single server would
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "3"  # the server's retry_after_s
