@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One device call (about 9 minutes on an H100 or H200): where a change to the decode step and the
 # engine's c = 1 path lands, all on one lease. Run from the repository root on the GPU machine
-# with .whl carried (and .baseline, an older tree's src/, for a same-lease baseline); results in
-# $OUT (c1.json, c1-baseline.json, step.json, c1-set.json, and a log).
+# with .whl carried (and .baseline, an older tree's src/, for a same-lease baseline: made here with
+# `mkdir -p .baseline && git archive <commit> src | tar -x -C .baseline`, ignored by git through
+# .git/info/exclude, then named in the call's carry); results in $OUT (c1.json, c1-baseline.json,
+# step.json, c1-set.json, and a log).
 #
 #   1. engine_bench at 16 slots, c = 1: the defaults, then each settings variant the running
 #      engine reads (VARIANTS, ';'-separated; interleaved with the defaults on one engine), every
