@@ -12,7 +12,6 @@ step (graph replay) per batch bucket, and reports GPU memory.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import statistics
 import threading
@@ -22,7 +21,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from workload import CHUNK, LANGUAGE, SAMPLE_RATE, SETTABLE, STUDIO_VOICE, TEXT, TOKENS, apply_settings
+from workload import (
+    CHUNK,
+    LANGUAGE,
+    SAMPLE_RATE,
+    STUDIO_VOICE,
+    TEXT,
+    TOKENS,
+    apply_settings,
+    current_settings,
+)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -271,22 +279,14 @@ def runtime_variants(
     streams: dict[int, Any] = {}
 
     def apply(variant: str) -> None:
-        pairs = variant.split()
-        for name, value in defaults.items():  # back to the defaults first
-            module, _, attr = name.partition(".")
-            setattr(importlib.import_module(SETTABLE[module]), attr, value)
-        apply_settings(pairs)
+        apply_settings(defaults + variant.split())  # (back to the defaults first)
         sms = runner_mod.LATER_WINDOW_SMS
         if sms and sms not in streams:
             streams[sms], how = green_stream(sms, torch.device("cuda"))
             print(json.dumps({"green_stream": sms, "how": how}), flush=True)
         runner.voc_later = streams.get(sms) if sms else first_stream
 
-    names = {pair.partition("=")[0] for v in variants for pair in v.split()}
-    defaults = {}
-    for name in names:
-        module, _, attr = name.partition(".")
-        defaults[name] = getattr(importlib.import_module(SETTABLE[module]), attr)
+    defaults = current_settings({pair.partition("=")[0] for v in variants for pair in v.split()})
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     try:
         for i in range(rounds):

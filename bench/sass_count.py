@@ -47,16 +47,12 @@ def compile_linear(spec: dict[str, Any]) -> Any:
     from xtts_server.model import fused_decode as fd
 
     n, k = spec["N"]
-    block_n, block_k, warps, stages, split = fd._PDL_CONFIGS[(n, k)]
-    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
-    split = triton.cdiv(k, k_split)
-    k_row = triton.next_power_of_2(k)
-    chains = fd.MMA_CHAINS if block_k % (fd.MMA_CHAINS * 16) == 0 else 1
+    cfg = fd.linear_config(n, k, pdl=True, norm=spec["LN"] > 0)
+    options = {"num_warps": cfg.pop("num_warps"), "num_stages": cfg.pop("num_stages")}
+    cfg.pop("k_split")  # (a runtime argument)
     consts = dict(
         M=1, LN=spec["LN"], GELU=spec["GELU"], RESIDUAL=spec["RESIDUAL"], IEEE=False, BLOCK_M=fd.BLOCK_M,
-        BLOCK_N=block_n, BLOCK_K=block_k, K_ROW=k_row, SPLIT_K=split, PDL=True, PREFETCH=k_split <= block_k,
-        EARLY_RES=spec["EARLY_RES"], EMBED=False,
-        ROW_TILE=fd.ROW_TILE and spec["LN"] > 0 and split == 1 and block_k == k_row, CHAINS=chains,
+        PDL=True, EARLY_RES=spec["EARLY_RES"], EMBED=False, **cfg,
     )  # fmt: skip
     fn = fd._linear_kernel
     types = {"part_ptr": "*fp32", "count_ptr": "*i32", "codes_ptr": "*i64", "step_ptr": "*i64",
@@ -71,16 +67,19 @@ def compile_linear(spec: dict[str, Any]) -> Any:
     )
     div16 = [a for a in fn.arg_names if a.endswith("_ptr") or a in aligned]
     source = ASTSource(fn, sig, constexprs=consts, attrs=_attrs(fn, div16))
-    return triton.compile(source, target=TARGET, options=dict(num_warps=warps, num_stages=stages))
+    return triton.compile(source, target=TARGET, options=options)
 
 
 def compile_sampler() -> Any:
     from xtts_server.engine import fused_sampler as fs
 
     ways, warps = fs.SEARCH
-    consts = dict(BLOCK=2048, BLOCK_DIM=1024, ADVANCE=True, WAYS=ways,
-                  PASSES=-(-32 // (ways.bit_length() - 1)), PDL=True)  # fmt: skip
     fn = fs._choose_kernel
+    consts: dict[str, Any] = dict(
+        BLOCK=2048, BLOCK_DIM=1024, ADVANCE=True, WAYS=ways, PASSES=fs.search_passes(ways), PDL=True
+    )
+    # (the decode step's parameters are the rows' own contiguous tensors: the JIT takes stride 1)
+    consts.update({a: 1 for a in fn.arg_names if a.startswith("s_")})
     floats = ("temperature_ptr", "top_p_ptr", "penalty_ptr")
     sig = {}
     for a in fn.arg_names:

@@ -99,6 +99,17 @@ SETTABLE = {
 }
 
 
+def current_settings(names: set[str]) -> list[str]:
+    """The `--set` pairs that would restore these settings (`module.NAME`) to their values now."""
+    import importlib
+
+    pairs = []
+    for name in sorted(names):
+        module, _, attr = name.partition(".")
+        pairs.append(f"{name}={getattr(importlib.import_module(SETTABLE[module]), attr)!r}")
+    return pairs
+
+
 def apply_settings(pairs: list[str]) -> dict[str, str]:
     """Benchmarks' `--set module.NAME=value` (value a Python literal), e.g.
     `--set fused_decode.ATTEND_CONFIG=(256,4)`: kernel settings tried against the defaults in one

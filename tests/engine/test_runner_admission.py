@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from xtts_server.engine.runner import Runner, RunnerConfig
-from xtts_server.engine.sampler import RowParams
 from xtts_server.inference.vocoder_stream import to_device_all
 
 
@@ -88,16 +87,6 @@ def test_a_greedy_newcomer_starts_as_the_model_alone(tiny_tts: Any) -> None:
     torch.testing.assert_close(runner.cache.k[:, 2, :, :n], keys[:, 0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(runner.hist[2, 0], latent[0], rtol=1e-4, atol=1e-5)
     assert runner.codes[2].item() == logits.argmax().item()  # greedy; penalty 1 changes nothing
-
-
-def test_row_params_select_gathers_rows() -> None:
-    params = RowParams(5, torch.device("cpu"))
-    params.temperature.copy_(torch.arange(5, dtype=torch.float32))
-    params.seed.copy_(torch.arange(5) * 10)
-    picked = params.select(torch.tensor([3, 0, 3]))
-    assert picked.temperature.tolist() == [3.0, 0.0, 3.0] and picked.seed.tolist() == [30, 0, 30]
-    picked.seed.fill_(-1)  # a copy, not a view
-    assert params.seed.tolist() == [0, 10, 20, 30, 40]
 
 
 def test_to_device_all_keeps_each_arrays_shape_and_values() -> None:

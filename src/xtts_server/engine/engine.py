@@ -563,13 +563,17 @@ class Engine:
                 return
             if self.runner.vocode_done(head):
                 self._collect(wait=False)
-            elif step.behind is not None and any(job is step.behind for job, _ in self._vocoding):
+            elif step.behind is not None and self._in_flight(step.behind):
                 # The step runs after that batch: wait for the audio (no polling), then for it.
                 self._collect(wait=False, through=step.behind)
             else:
                 # Off the CPU between polls (not sleep(0), which could keep the GIL from a server
                 # thread for a whole switch interval); a poll costs a few microseconds.
                 time.sleep(_POLL_S)
+
+    def _in_flight(self, job: VocodeJob) -> bool:
+        """Whether the vocoder batch is launched and not yet handed out."""
+        return any(queued is job for queued, _ in self._vocoding)
 
     def _vocode_launch(self, windows: list[_Window]) -> None:
         """Queue the windows on the GPU; their audio is handed out by `_collect`, in launch order,
@@ -591,7 +595,7 @@ class Engine:
         `wait`, that the GPU has finished (waiting for those up to `through`, if it is in flight);
         then end the streams whose last window it held."""
         t0 = time.perf_counter()
-        pending = through is not None and any(job is through for job, _ in self._vocoding)
+        pending = through is not None and self._in_flight(through)
         while (job := self._settled_head()) is not None and (wait or pending or self.runner.vocode_done(job)):
             pending = pending and job is not through
             _, windows = self._vocoding.popleft()

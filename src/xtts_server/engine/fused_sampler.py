@@ -137,6 +137,11 @@ SEARCH = (4, 4)
 PDL: bool | None = None
 
 
+def search_passes(ways: int) -> int:
+    """Passes of a `ways`-threshold search that narrow 2**32 keys to one."""
+    return -(-32 // (ways.bit_length() - 1))
+
+
 def _launch(
     logits: torch.Tensor,
     seen: torch.Tensor,
@@ -169,7 +174,7 @@ def _launch(
         vocab, dim, logits.stride(0), seen8.stride(0), *strides, stop, max_new, last_pos,
         *(t.stride(0) for t in p.tensors()),
         BLOCK=triton.next_power_of_2(vocab), BLOCK_DIM=triton.next_power_of_2(dim),
-        ADVANCE=advance is not None, WAYS=ways, PASSES=-(-32 // (ways.bit_length() - 1)), PDL=pdl,
+        ADVANCE=advance is not None, WAYS=ways, PASSES=search_passes(ways), PDL=pdl,
         num_warps=warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
 

@@ -47,32 +47,23 @@ class RowParams:
         self.seed = torch.zeros(rows, dtype=torch.int64, device=device)
         self.min_new = torch.zeros(rows, dtype=torch.int64, device=device)
 
+    # The parameters' names, in the order `tensors` and `of` use.
+    FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "seed", "min_new")
+
     def tensors(self) -> list[torch.Tensor]:
-        return [self.temperature, self.top_k, self.top_p, self.repetition_penalty, self.do_sample,
-                self.seed, self.min_new]  # fmt: skip
+        return [getattr(self, name) for name in self.FIELDS]
 
     @staticmethod
     def of(columns: Sequence[torch.Tensor]) -> RowParams:
         """Parameters held in the given tensors [n] (in `tensors()`' order; views, may be strided)."""
         held = object.__new__(RowParams)
-        names = ("temperature", "top_k", "top_p", "repetition_penalty", "do_sample", "seed", "min_new")
-        for name, t in zip(names, columns, strict=True):
+        for name, t in zip(RowParams.FIELDS, columns, strict=True):
             setattr(held, name, t)
         return held
 
-    def select(self, rows: torch.Tensor) -> RowParams:
-        """A copy of the given rows [n] (index_select: a graph-safe gather)."""
-        picked = object.__new__(RowParams)
-        for name, t in vars(self).items():
-            setattr(picked, name, t.index_select(0, rows))
-        return picked
-
     def rows(self, lo: int, hi: int) -> RowParams:
         """A view of rows [lo, hi) (shares storage: writes go through)."""
-        view = object.__new__(RowParams)
-        for name, t in vars(self).items():
-            setattr(view, name, t[lo:hi])
-        return view
+        return RowParams.of([t[lo:hi] for t in self.tensors()])
 
 
 def choose_codes(

@@ -385,11 +385,8 @@ def linear(
     n = w.shape[0]
     out = torch.empty((m, n), dtype=x.dtype, device=x.device)
     pdl = _pdl(x.device)
-    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
-    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
-    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
-    k_row = triton.next_power_of_2(k)
-    chains = MMA_CHAINS if block_k % (MMA_CHAINS * 16) == 0 else 1  # (chains of whole MMA steps)
+    cfg = linear_config(n, k, pdl, norm is not None)
+    block_n, split = cfg["BLOCK_N"], cfg["SPLIT_K"]
     grid = (triton.cdiv(n, block_n), triton.cdiv(m, BLOCK_M), split)
     tiles = grid[0] * grid[1]
     part, counters = out, out  # (unused without a split)
@@ -415,16 +412,36 @@ def linear(
         source, w, bias, res, ln.weight, ln.bias, ln2.weight, ln2.bias, norm_out, out, part, counters,
         pos_emb, codes, step, max_step,
         m, n, k, x.stride(0), w.stride(0), res.stride(0), out.stride(0), getattr(ln, "eps", 0.0),
-        getattr(ln2, "eps", 0.0), k_split,
+        getattr(ln2, "eps", 0.0), cfg["k_split"],
         LN=0 if norm is None else 1 if norm2 is None else 2, GELU=gelu, RESIDUAL=residual is not None,
-        IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, BLOCK_N=block_n, BLOCK_K=block_k,
-        K_ROW=k_row, SPLIT_K=split, PDL=pdl, PREFETCH=pdl and k_split <= block_k,
+        IEEE=w.dtype == torch.float32, BLOCK_M=BLOCK_M, PDL=pdl,
         EARLY_RES=pdl and residual_early and residual is not None, EMBED=embed is not None,
-        ROW_TILE=ROW_TILE and norm is not None and split == 1 and block_k == k_row, CHAINS=chains,
-        num_warps=warps, num_stages=stages,
+        **{name: value for name, value in cfg.items() if name != "k_split"},
         **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
+
+
+def linear_config(n: int, k: int, pdl: bool, norm: bool) -> dict[str, int | bool]:
+    """How `linear` launches `_linear_kernel` for a weight [n, k] (a function of the shape, never
+    of the batch): the block configuration, the K range a program sums (k_split), and the
+    constexprs that follow from them."""
+    block_n, block_k, warps, stages, split = (_PDL_CONFIGS if pdl else _CONFIGS).get((n, k), _DEFAULT_CONFIG)
+    k_split = triton.cdiv(triton.cdiv(k, split), block_k) * block_k
+    split = triton.cdiv(k, k_split)  # (a short K may need fewer)
+    k_row = triton.next_power_of_2(k)
+    return {
+        "k_split": k_split,
+        "BLOCK_N": block_n,
+        "BLOCK_K": block_k,
+        "K_ROW": k_row,
+        "SPLIT_K": split,
+        "PREFETCH": pdl and k_split <= block_k,
+        "ROW_TILE": ROW_TILE and norm and split == 1 and block_k == k_row,
+        "CHAINS": MMA_CHAINS if block_k % (MMA_CHAINS * 16) == 0 else 1,  # (chains of whole MMA steps)
+        "num_warps": warps,
+        "num_stages": stages,
+    }
 
 
 # Positions per attention program, warps. 64: a row of the standard workload (~150 positions) is
